@@ -1,0 +1,1 @@
+"""Lowering tiers: Net -> llvmlite.ir.Module (one module per tier)."""

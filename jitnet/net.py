@@ -1,0 +1,315 @@
+"""The graph model: edges (any order) -> an immutable, checked `Net` (SPEC §1, §4).
+
+Everything about a net's structure lives here and only here: the canonical
+edge order (by target, then source), the CSC arrays the forward pass walks,
+their CSR transpose for the backward pass, inputs, outputs, each neuron's
+depth, and the topological schedules. Every other stage reads these arrays,
+so the sum order the SPEC fixes cannot drift between them.
+
+All arrays are numpy and read-only; nothing is ever N x N and nothing holds a
+Python object per edge, so a net of millions of edges costs a few arrays.
+"""
+
+import heapq
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .activations import ActivationLike, activation_code
+from .errors import GraphError
+
+_INDEX = np.int64
+
+
+def name_width(n_neurons: int) -> int:
+    """ncc's name width K: max(2, hex digits of N-1) (SPEC §5)."""
+    return max(2, len(f"{max(n_neurons - 1, 0):x}"))
+
+
+def neuron_name(j: int, n_neurons: int) -> str:
+    """ncc's name of neuron j, e.g. `n0c` (lowercase hex, zero-padded to K digits)."""
+    return f"n{j:0{name_width(n_neurons)}x}"
+
+
+def ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(start, stop) for each pair, without a Python loop."""
+    counts = stops - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=_INDEX)
+    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+    return offsets + np.arange(total, dtype=_INDEX)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+class Net:
+    """A feed-forward net: N neurons, weighted edges i -> j, one activation per neuron.
+
+    Built by the parsers and generators, or directly::
+
+        >>> net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 3, 0, 1])
+        >>> net.inputs.tolist(), net.outputs.tolist()
+        ([0, 1, 3], [4])
+
+    Args:
+        n_neurons: N >= 1.
+        edges: pairs (i, j), any order, no repeats, no cycles.
+        activations: one code or name per neuron; a single code or name for
+            every non-input neuron; or None for identity everywhere.
+        weights: one float per edge, in the order of `edges` (stored in
+            canonical order), or None.
+        biases: one float per neuron, or None.
+
+    Raises:
+        ValueError: for a bad index, a repeated edge, a cycle (named), a
+            non-identity input, or arrays of the wrong length.
+    """
+
+    __slots__ = ("n_neurons", "edges", "activations", "weights", "biases", "in_ptr", "out_ptr",
+                 "out_dst", "out_edge", "inputs", "outputs", "depth", "level_order", "_schedule")
+
+    def __init__(self, n_neurons: int, edges, activations=None, weights=None, biases=None):
+        n = _count(n_neurons)
+        src, dst = _edge_arrays(edges, n)
+        order = np.lexsort((src, dst))
+        src, dst = src[order], dst[order]
+        _check_repeats(src, dst, order, n)
+
+        in_ptr = np.zeros(n + 1, dtype=_INDEX)
+        np.cumsum(np.bincount(dst, minlength=n), out=in_ptr[1:])
+        out_edge = np.lexsort((dst, src)).astype(_INDEX)
+        out_ptr = np.zeros(n + 1, dtype=_INDEX)
+        np.cumsum(np.bincount(src, minlength=n), out=out_ptr[1:])
+        out_dst = dst[out_edge]
+        depth = _depths(n, in_ptr, out_ptr, out_dst, src, dst, order)
+
+        is_input = in_ptr[1:] == in_ptr[:-1]
+        has_out = out_ptr[1:] != out_ptr[:-1]
+        codes = _activation_codes(activations, n, is_input)
+
+        put = object.__setattr__
+        put(self, "n_neurons", n)
+        put(self, "edges", _read_only(np.stack([src, dst], axis=1)))
+        put(self, "activations", _read_only(codes))
+        put(self, "weights", None if weights is None else
+            _read_only(_floats(weights, len(src), "weights", "edge")[order]))
+        put(self, "biases", None if biases is None else _read_only(_floats(biases, n, "biases", "neuron")))
+        put(self, "in_ptr", _read_only(in_ptr))
+        put(self, "out_ptr", _read_only(out_ptr))
+        put(self, "out_dst", _read_only(out_dst))
+        put(self, "out_edge", _read_only(out_edge))
+        put(self, "inputs", _read_only(np.flatnonzero(is_input).astype(_INDEX)))
+        put(self, "outputs", _read_only(np.flatnonzero(~is_input & ~has_out).astype(_INDEX)))
+        put(self, "depth", _read_only(depth))
+        put(self, "level_order", _read_only(np.lexsort((np.arange(n), depth)).astype(_INDEX)))
+        put(self, "_schedule", None)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a Net is immutable")
+
+    @property
+    def n_weights(self) -> int:
+        return len(self.edges)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.outputs)
+
+    @property
+    def in_src(self) -> np.ndarray:
+        """Sources of the in-edges, canonical order: neuron j's are in_src[in_ptr[j]:in_ptr[j+1]]."""
+        return self.edges[:, 0]
+
+    @property
+    def fan_in(self) -> np.ndarray:
+        return np.diff(self.in_ptr)
+
+    @property
+    def fan_out(self) -> np.ndarray:
+        return np.diff(self.out_ptr)
+
+    @property
+    def schedule(self) -> np.ndarray:
+        """The topological order that always takes the smallest ready index (SPEC §5)."""
+        if self._schedule is None:
+            object.__setattr__(self, "_schedule", _read_only(_smallest_ready_order(self)))
+        return self._schedule
+
+    def name(self, j: int) -> str:
+        """ncc's name of neuron j (`n04`)."""
+        return neuron_name(j, self.n_neurons)
+
+    def with_weights(self, weights, biases=None) -> "Net":
+        """The same net carrying `weights` (canonical order) and `biases`."""
+        return Net(self.n_neurons, self.edges, self.activations, weights, biases)
+
+    def __eq__(self, other):
+        if not isinstance(other, Net):
+            return NotImplemented
+        return (self.n_neurons == other.n_neurons
+                and np.array_equal(self.edges, other.edges)
+                and np.array_equal(self.activations, other.activations)
+                and _same_floats(self.weights, other.weights)
+                and _same_floats(self.biases, other.biases))
+
+    def __hash__(self):
+        return hash((self.n_neurons, self.edges.tobytes(), self.activations.tobytes()))
+
+    def __repr__(self):
+        return (f"Net(n_neurons={self.n_neurons}, n_weights={self.n_weights}, "
+                f"n_inputs={self.n_inputs}, n_outputs={self.n_outputs}, "
+                f"weights={'yes' if self.weights is not None else 'no'})")
+
+
+def _count(n_neurons) -> int:
+    if isinstance(n_neurons, (bool, np.bool_)) or not isinstance(n_neurons, (int, np.integer)):
+        raise TypeError(f"n_neurons must be an int, got {type(n_neurons).__name__}")
+    if n_neurons < 1:
+        raise ValueError(f"n_neurons must be at least 1, got {n_neurons}")
+    return int(n_neurons)
+
+
+def _edge_arrays(edges, n):
+    pairs = np.asarray(edges)
+    if pairs.size == 0:
+        return np.zeros(0, _INDEX), np.zeros(0, _INDEX)
+    if pairs.ndim != 2 or pairs.shape[1] != 2:
+        raise ValueError(f"edges has shape {pairs.shape}; expected (n_edges, 2) pairs (i, j)")
+    if not np.issubdtype(pairs.dtype, np.integer):
+        raise ValueError(f"edges must be integer neuron indices, got dtype {pairs.dtype}")
+    src = pairs[:, 0].astype(_INDEX)
+    dst = pairs[:, 1].astype(_INDEX)
+    bad = np.flatnonzero((src < 0) | (src >= n) | (dst < 0) | (dst >= n))
+    if bad.size:
+        k = int(bad[0])
+        raise GraphError(f"edge ({src[k]}, {dst[k]}) names a neuron outside 0..{n - 1}", edge=k)
+    loops = np.flatnonzero(src == dst)
+    if loops.size:
+        k = int(loops[0])
+        name = neuron_name(int(src[k]), n)
+        raise GraphError(f"cycle: {name} -> {name}", edge=k)
+    return src, dst
+
+
+def _check_repeats(src, dst, order, n):
+    same = np.flatnonzero((src[1:] == src[:-1]) & (dst[1:] == dst[:-1]))
+    if same.size:
+        # NOTE: report the later of the two occurrences, where the repeat shows.
+        c = int(same[0])
+        k = int(max(order[c], order[c + 1]))
+        raise GraphError(f"duplicate edge {neuron_name(int(src[c]), n)} -> "
+                         f"{neuron_name(int(dst[c]), n)}", edge=k)
+
+
+def _depths(n, in_ptr, out_ptr, out_dst, src, dst, order):
+    """Longest chain from an input to each neuron (level-synchronous Kahn); names a cycle if any."""
+    waiting = np.diff(in_ptr).copy()
+    depth = np.full(n, -1, dtype=_INDEX)
+    frontier = np.flatnonzero(waiting == 0)
+    level = 0
+    while frontier.size:
+        depth[frontier] = level
+        targets = out_dst[ranges(out_ptr[frontier], out_ptr[frontier + 1])]
+        np.subtract.at(waiting, targets, 1)
+        frontier = np.unique(targets[waiting[targets] == 0])
+        level += 1
+    if (depth < 0).any():
+        _raise_cycle(n, depth < 0, in_ptr, src, dst, order)
+    return depth
+
+
+def _raise_cycle(n, stuck, in_ptr, src, dst, order):
+    """Every stuck neuron has a stuck predecessor: walk back until a neuron repeats."""
+    seen = {}
+    path = []
+    j = int(np.flatnonzero(stuck)[0])
+    while j not in seen:
+        seen[j] = len(path)
+        path.append(j)
+        preds = src[in_ptr[j]:in_ptr[j + 1]]
+        j = int(preds[stuck[preds]][0])
+    cycle = path[seen[j]:][::-1]
+    first = cycle.index(min(cycle))
+    cycle = cycle[first:] + cycle[:first]
+    names = " -> ".join(neuron_name(k, n) for k in cycle + [cycle[0]])
+    closing = np.flatnonzero((src == cycle[-1]) & (dst == cycle[0]))[0]
+    raise GraphError(f"cycle: {names}", edge=int(order[closing]))
+
+
+def _activation_codes(activations, n, is_input) -> np.ndarray:
+    if activations is None:
+        return np.zeros(n, dtype=np.uint8)
+    if isinstance(activations, (str, int, np.integer)):
+        codes = np.zeros(n, dtype=np.uint8)
+        codes[~is_input] = activation_code(activations)
+        return codes
+    values = list(activations) if not isinstance(activations, np.ndarray) else activations
+    if len(values) != n:
+        raise ValueError(f"activations has {len(values)} entries; expected one per neuron ({n})")
+    if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.integer):
+        if values.size and (values.min() < 0 or values.max() > 15):
+            j = int(np.flatnonzero((values < 0) | (values > 15))[0])
+            raise GraphError(f"unknown activation code {int(values[j])} for {neuron_name(j, n)}",
+                             neuron=j)
+        codes = values.astype(np.uint8)
+    else:
+        codes = np.array([activation_code(v) for v in values], dtype=np.uint8)
+    bad = np.flatnonzero(is_input & (codes != 0))
+    if bad.size:
+        j = int(bad[0])
+        raise GraphError(f"input neuron {neuron_name(j, n)} must have identity activation (00), "
+                         f"got {int(codes[j]):02x}", neuron=j)
+    return codes
+
+
+def _floats(values, length, what, per) -> np.ndarray:
+    a = np.asarray(values)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if a.shape != (length,):
+        raise ValueError(f"{what} has shape {a.shape}; expected ({length},), one per {per}")
+    if not np.isfinite(a).all():
+        k = int(np.flatnonzero(~np.isfinite(a))[0])
+        raise ValueError(f"{what}[{k}] is {a[k]}; expected a finite number")
+    return a
+
+
+def _same_floats(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and a.view(np.uint64).tobytes() == b.view(np.uint64).tobytes()
+
+
+def _smallest_ready_order(net: Net) -> np.ndarray:
+    waiting = net.fan_in.copy()
+    ready = net.inputs.tolist()
+    heapq.heapify(ready)
+    order = np.empty(net.n_neurons, dtype=_INDEX)
+    for k in range(net.n_neurons):
+        j = heapq.heappop(ready)
+        order[k] = j
+        targets = net.out_dst[net.out_ptr[j]:net.out_ptr[j + 1]]
+        waiting[targets] -= 1
+        for t in targets[waiting[targets] == 0].tolist():
+            heapq.heappush(ready, t)
+    return order
+
+
+def as_index_list(values: Sequence[int], n: int, what: str) -> np.ndarray:
+    """Neuron indices given by a user (e.g. `outputs=`), checked against 0..n-1."""
+    a = np.asarray(values)
+    if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{what} must be a 1-D list of neuron indices, got {values!r}")
+    a = a.astype(_INDEX)
+    if a.size and (a.min() < 0 or a.max() >= n):
+        raise ValueError(f"{what} names neuron {int(a[(a < 0) | (a >= n)][0])}; expected 0..{n - 1}")
+    return a
