@@ -1,0 +1,86 @@
+"""The front door: path, text or Net -> `CompiledNet` (parse, lower, jit, wrap; SPEC §4)."""
+
+import os
+
+import numpy as np
+
+from .jit import Jitted
+from .lower.csr import lower_csr
+from .lower.ssa import SSA_MAX_EDGES, lower_ssa
+from .net import Net, as_index_list
+from .runtime import CompiledNet
+
+STRATEGIES = ("auto", "ssa", "csr")
+DTYPES = ("float32", "float64")
+
+
+def compile(source=None, *, text=None, format=None, activation=None, dtype="float32",
+            outputs=None, strategy="auto", threads=None, cache=True) -> CompiledNet:
+    """Compile a net to native code for this CPU.
+
+    Args:
+        source: a path (str or Path) to a .nal/.nam/.nel file, or a `Net`.
+        text, format, activation: as for `jitnet.parse` (not with a `Net`).
+        dtype: "float32" (default) or "float64".
+        outputs: neuron indices to read out, in this order (default: the net's outputs).
+        strategy: "auto", "ssa" or "csr"; every strategy gives the same bits.
+        threads: threads for large batches; None = all cores.
+        cache: look up and store the machine code in the on-disk cache.
+
+    Example:
+        >>> import jitnet, numpy as np
+        >>> cn = jitnet.compile(text="0011\\n0011\\n0000\\n0000\\n", activation="relu")
+        >>> w, b = cn.init(seed=0)
+        >>> cn.forward(np.ones(2), w, b).shape
+        (2,)
+    """
+    net = _net(source, text, format, activation)
+    dtype = _choice(np.dtype(dtype).name if _is_dtype(dtype) else str(dtype), DTYPES, "dtype")
+    strategy = _choice(strategy, STRATEGIES, "strategy")
+    chosen = _auto_strategy(net) if strategy == "auto" else strategy
+    picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")
+    if chosen == "ssa":
+        module = lower_ssa(net, dtype)
+        jitted = Jitted(str(module), codegen_opt=0, optimize=False, use_cache=cache)
+    else:
+        codes = net.activations[net.fan_in > 0]
+        jitted = Jitted(str(lower_csr(codes, dtype)), codegen_opt=3, optimize=True, use_cache=cache)
+    n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
+    return CompiledNet(net, jitted, dtype, picked, chosen, n_threads)
+
+
+def _net(source, text, format, activation) -> Net:
+    if isinstance(source, Net):
+        if activation is not None:
+            raise TypeError("compile(net, activation=...): a Net keeps the activations it was "
+                            "built with; pass activation= with a path or text= instead")
+        if text is not None or format is not None:
+            raise TypeError("compile(net, ...) takes no text= or format=")
+        return source
+    from .parse import parse
+    return parse(source, text=text, format=format, activation=activation)
+
+
+def _auto_strategy(net: Net) -> str:
+    """SSA only where it was measured faster than CSR (see README, 'Choosing a tier')."""
+    return "ssa" if net.n_weights <= SSA_MAX_EDGES else "csr"
+
+
+def _is_dtype(value) -> bool:
+    try:
+        np.dtype(value)
+        return True
+    except TypeError:
+        return False
+
+
+def _choice(value, allowed, what):
+    if value not in allowed:
+        raise ValueError(f"{what}={value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def _positive(value, what) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what}={value!r}; expected a positive int or None")
+    return int(value)

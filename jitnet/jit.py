@@ -1,0 +1,112 @@
+"""JIT-compile IR for the host CPU: llvmlite.ir.Module -> `Jitted` (machine code + its engine).
+
+The only module that imports `llvmlite.binding`. The target machine is built
+from the host CPU's name and features, so `llvm.fma` becomes `vfmadd` and the
+vectors use the widest registers the CPU has. Modules are verified, then
+optimised with the new pass manager (O3) unless the tier asks for none (the
+SSA tier: LLVM's pipeline is super-linear on long straight-line code), and
+MCJIT compiles them. Object code is cached on disk (`cache.py`) under a key
+made of everything that changes it: the IR text, llvmlite's and LLVM's
+versions, the CPU name and features, and the optimisation settings.
+"""
+
+import functools
+import threading
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from . import cache
+
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def _initialise() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+@functools.lru_cache(maxsize=None)
+def host() -> tuple:
+    """(triple, cpu name, cpu features) of this machine."""
+    _initialise()
+    return llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def _target_machine(codegen_opt: int):
+    triple, cpu, features = host()
+    target = llvm.Target.from_triple(triple)
+    return target.create_target_machine(cpu=cpu, features=features, opt=codegen_opt,
+                                        reloc="default", codemodel="jitdefault", jit=True)
+
+
+class Jitted:
+    """Machine code for one module; keeps its execution engine alive as long as it lives.
+
+    `ir_unoptimized` is the module as lowered; `ir` and `asm` are produced on
+    first use (from the cached object's source IR when the code came from the
+    cache), so a cache hit costs no optimisation.
+    """
+
+    def __init__(self, ir_text: str, codegen_opt: int, optimize: bool, use_cache: bool):
+        _initialise()
+        self.ir_unoptimized = ir_text
+        self._codegen_opt = codegen_opt
+        self._optimize = optimize
+        self._ir = None
+        self._asm = None
+        with _LOCK:
+            self._engine = self._build(use_cache)
+
+    def _build(self, use_cache: bool):
+        tm = _target_machine(self._codegen_opt)
+        module = _parse(self.ir_unoptimized)
+        key = cache.cache_key(self.ir_unoptimized, llvmlite.__version__,
+                              ".".join(map(str, llvm.llvm_version_info)), *host(),
+                              f"O{self._codegen_opt}", f"passes={self._optimize}")
+        cached = cache.load(key) if use_cache else None
+        if cached is None and self._optimize:
+            _run_passes(module, tm)
+            self._ir = str(module)
+        engine = llvm.create_mcjit_compiler(module, tm)
+        if use_cache:
+            engine.set_object_cache(
+                notify_func=lambda _mod, data: cached is None and cache.store(key, data),
+                getbuffer_func=lambda _mod: cached)
+        engine.finalize_object()
+        return engine
+
+    def address(self, name: str) -> int:
+        """The address of a compiled function; valid while this object lives."""
+        return self._engine.get_function_address(name)
+
+    @property
+    def ir(self) -> str:
+        """The optimised IR text (the unoptimised one for a tier that runs no passes)."""
+        if self._ir is None:
+            module = _parse(self.ir_unoptimized)
+            if self._optimize:
+                _run_passes(module, _target_machine(self._codegen_opt))
+            self._ir = str(module)
+        return self._ir
+
+    @property
+    def asm(self) -> str:
+        """The machine code as assembly text."""
+        if self._asm is None:
+            module = _parse(self.ir)
+            self._asm = _target_machine(self._codegen_opt).emit_assembly(module)
+        return self._asm
+
+
+def _parse(ir_text: str):
+    module = llvm.parse_assembly(ir_text)
+    module.verify()
+    return module
+
+
+def _run_passes(module, tm) -> None:
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(module, pb)

@@ -1,0 +1,121 @@
+"""The CSR tier: Net -> llvmlite.ir.Module with a loop that reads the topology at run time.
+
+The module holds one loop per activation code present in the net, over
+neurons in schedule order and over each neuron's in-edge range; the index
+arrays come from the plan (see `tile.py`). Its size, and so its compile time,
+does not depend on the number of edges: a net of a million edges compiles as
+fast as a small one, and any net with the same activation codes and dtype
+shares the compiled code.
+
+Segments of the schedule (start, stop, code) hold neurons of one depth and one
+code, so any two neurons of a segment are independent: the loop runs them in
+pairs, two FMA chains in flight, which FMA latency needs (PERF-NOTES, last
+section). Each neuron's own chain is unchanged: b_j, then one `llvm.fma` per
+in-edge in canonical order (SPEC §1).
+"""
+
+from llvmlite import ir
+
+from . import tile
+from .tile import I32, I64, PTR, TileContext, counted_loop
+from .vmath import emit_f
+
+
+def lower_csr(codes, dtype: str) -> ir.Module:
+    """The CSR forward module for a net whose non-input neurons use the activation `codes`."""
+    module = ir.Module(name="jitnet_csr")
+    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, sorted(set(codes))))
+    return module
+
+
+def _emit_body(ctx: TileContext, codes):
+    bld = ctx.builder
+    arrays = _Arrays(ctx)
+    accs = [_entry_alloca(bld, ctx.vector, f"acc{k}") for k in range(2)]
+    segs = ctx.plan_slot(tile.PLAN_SEGS, PTR, "segs")
+    n_segs = ctx.plan_slot(tile.PLAN_N_SEGS, I64, "n_segs")
+    with counted_loop(bld, I64(0), n_segs, "seg") as s:
+        start = _load_i64(bld, segs, bld.mul(s, I64(3)), "seg_start")
+        stop = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(1)), "seg_stop")
+        code = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(2)), "seg_code")
+        done = bld.append_basic_block("seg.done")
+        switch = bld.switch(code, done)
+        for c in codes:
+            block = bld.append_basic_block(f"act{c:02x}")
+            switch.add_case(I64(c), block)
+            bld.position_at_end(block)
+            _emit_segment(ctx, arrays, accs, c, start, stop)
+            bld.branch(done)
+        bld.position_at_end(done)
+
+
+class _Arrays:
+    """The plan's index arrays, loaded once per tile."""
+
+    def __init__(self, ctx: TileContext):
+        self.in_ptr = ctx.plan_slot(tile.PLAN_IN_PTR, PTR, "in_ptr")
+        self.in_src = ctx.plan_slot(tile.PLAN_IN_SRC, PTR, "in_src")
+        self.order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
+
+
+def _emit_segment(ctx, arrays, accs, code, start, stop):
+    """Neurons order[start:stop], all with activation `code`, in pairs then one left over."""
+    bld = ctx.builder
+    n_pairs = bld.sdiv(bld.sub(stop, start), I64(2), name="n_pairs")
+    with counted_loop(bld, I64(0), n_pairs, f"pair{code:02x}") as p:
+        first = bld.add(start, bld.mul(p, I64(2)))
+        _emit_neurons(ctx, arrays, accs, code, [first, bld.add(first, I64(1))])
+    odd = bld.icmp_signed("<", bld.add(start, bld.mul(n_pairs, I64(2))), stop)
+    with bld.if_then(odd):
+        _emit_neurons(ctx, arrays, accs[:1], code, [bld.sub(stop, I64(1))])
+
+
+def _emit_neurons(ctx, arrays, accs, code, positions):
+    """z_j = b_j + sum in canonical order, then n_j = f(z_j), for independent neurons at `positions`."""
+    bld = ctx.builder
+    neurons = [bld.sext(_load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
+    begins = [_load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
+    ends = [_load_i64(bld, arrays.in_ptr, bld.add(j, I64(1)), "e_end") for j in neurons]
+    counts = [bld.sub(e, s) for s, e in zip(begins, ends)]
+    for acc, j in zip(accs, neurons):
+        bld.store(ctx.splat(ctx.load_scalar(ctx.b, j, "bias")), acc)
+    common = counts[0]
+    for c in counts[1:]:
+        common = bld.select(bld.icmp_signed("<", c, common), c, common, name="common")
+    # NOTE: the chains advance together over their common length, then each
+    # finishes alone; every chain still visits its edges in canonical order.
+    with counted_loop(bld, I64(0), common, f"edge{code:02x}") as k:
+        for acc, begin in zip(accs, begins):
+            _emit_edge(ctx, arrays, acc, bld.add(begin, k))
+    if len(accs) > 1:
+        for acc, begin, count in zip(accs, begins, counts):
+            with counted_loop(bld, common, count, f"tail{code:02x}") as k:
+                _emit_edge(ctx, arrays, acc, bld.add(begin, k))
+    for acc, j in zip(accs, neurons):
+        z = bld.load(acc, typ=ctx.vector, name="z")
+        ctx.store_row(emit_f(bld, code, z), j)
+
+
+def _emit_edge(ctx, arrays, acc, e):
+    bld = ctx.builder
+    i = bld.sext(_load_i32(bld, arrays.in_src, e), I64, name="i")
+    weight = ctx.splat(ctx.load_scalar(ctx.w, e, "w"))
+    z = bld.load(acc, typ=ctx.vector)
+    bld.store(ctx.fma(ctx.load_row(i, "n_i"), weight, z), acc)
+
+
+def _entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str):
+    """An alloca in the entry block, where SROA promotes it to a register."""
+    entry = bld.function.entry_basic_block
+    with bld.goto_block(entry):
+        bld.position_at_start(entry)
+        return bld.alloca(typ, name=name)
+
+
+def _load_i32(bld, base, index):
+    return bld.load(bld.gep(base, [index], inbounds=True, source_etype=I32), align=4, typ=I32)
+
+
+def _load_i64(bld, base, index, name=""):
+    return bld.load(bld.gep(base, [index], inbounds=True, source_etype=I64), align=8, typ=I64,
+                    name=name)

@@ -1,0 +1,212 @@
+"""The batch-tile skeleton every tier shares: (tier body emitter) -> the forward ir.Function.
+
+Activations live neuron-major in a scratch tile, `tile[neuron * LANES + lane]`,
+so one edge of the net is one vector FMA for LANES samples at once and a
+sparse gather is a contiguous vector load. This module emits the parts that do
+not depend on the tier: the loop over tiles of the batch, the transposition of
+inputs into the tile and of outputs out of it (partial last tile included),
+and the ABI that `runtime.py` calls:
+
+    void NAME(T* x, T* w, T* b, T* y, i64 batch, T* tile, ptr plan)
+
+`plan` is an array of 8-byte slots (indices `PLAN_*`) holding the net's index
+arrays and counts, so that a tier which reads the topology at run time can be
+compiled once for every net with the same activation codes.
+"""
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+
+# Slots of the plan array (see module docstring); runtime.py fills them.
+PLAN_IN_PTR, PLAN_IN_SRC, PLAN_ORDER, PLAN_SEGS, PLAN_N_SEGS = 0, 1, 2, 3, 4
+PLAN_INPUTS, PLAN_N_INPUTS, PLAN_OUTPUTS, PLAN_N_OUTPUTS = 5, 6, 7, 8
+PLAN_SLOTS = 9
+
+FORWARD = "jitnet_forward"
+
+# NOTE: 32 float32 or 16 float64 lanes: two 512-bit vectors (four 256-bit on
+# AVX2), enough independent FMA chains per neuron to hide most of its latency.
+LANES = {"float32": 32, "float64": 16}
+TILE_ALIGN = 64
+
+
+def scalar_type(dtype: str) -> ir.Type:
+    return ir.FloatType() if dtype == "float32" else ir.DoubleType()
+
+
+@dataclass
+class TileContext:
+    """What a tier's body emitter gets: the builder and the values of the current tile."""
+
+    builder: ir.IRBuilder
+    dtype: str
+    lanes: int
+    scalar: ir.Type
+    vector: ir.Type
+    w: ir.Value
+    b: ir.Value
+    tile: ir.Value
+    plan: ir.Value
+
+    @property
+    def align(self) -> int:
+        """Alignment of a scalar in a user's numpy buffer."""
+        return 4 if self.dtype == "float32" else 8
+
+    def row(self, j: ir.Value, name: str = "") -> ir.Value:
+        """Pointer to neuron j's row of the tile (j an i64)."""
+        bld = self.builder
+        return bld.gep(self.tile, [bld.mul(j, I64(self.lanes))], inbounds=True,
+                       source_etype=self.scalar, name=name)
+
+    def load_row(self, j: ir.Value, name: str = "") -> ir.Value:
+        return self.builder.load(self.row(j), name=name, align=TILE_ALIGN, typ=self.vector)
+
+    def store_row(self, value: ir.Value, j: ir.Value):
+        self.builder.store(value, self.row(j), align=TILE_ALIGN)
+
+    def splat(self, scalar_value: ir.Value, name: str = "") -> ir.Value:
+        bld = self.builder
+        one = bld.insert_element(ir.Constant(ir.VectorType(self.scalar, 1), ir.Undefined),
+                                 scalar_value, I32(0))
+        zeros = ir.Constant(ir.VectorType(I32, self.lanes), [0] * self.lanes)
+        return bld.shuffle_vector(one, one, zeros, name=name)
+
+    def load_scalar(self, base: ir.Value, index: ir.Value, name: str = "") -> ir.Value:
+        bld = self.builder
+        ptr = bld.gep(base, [index], inbounds=True, source_etype=self.scalar)
+        return bld.load(ptr, name=name, align=self.align, typ=self.scalar)
+
+    def plan_slot(self, slot: int, typ: ir.Type, name: str = "") -> ir.Value:
+        bld = self.builder
+        ptr = bld.gep(self.plan, [I64(slot)], inbounds=True, source_etype=I64)
+        return bld.load(ptr, name=name, align=8, typ=typ)
+
+    def fma(self, a: ir.Value, b: ir.Value, c: ir.Value, name: str = "") -> ir.Value:
+        # NOTE: llvm.fma, never fmul+fadd or contraction flags: SPEC §1 fixes one
+        # rounding per edge, the same in every tier.
+        return self.builder.call(vector_intrinsic(self.builder.module, "llvm.fma", self.vector, 3),
+                                 [a, b, c], name=name)
+
+
+def vector_intrinsic(module: ir.Module, name: str, vector: ir.VectorType, arity: int) -> ir.Function:
+    """Declare (once) an overloaded intrinsic on a vector type, e.g. `llvm.fma.v32f32`."""
+    suffix = f"v{vector.count}{'f32' if isinstance(vector.element, ir.FloatType) else 'f64'}"
+    full = f"{name}.{suffix}"
+    if full in module.globals:
+        return module.globals[full]
+    return ir.Function(module, ir.FunctionType(vector, [vector] * arity), name=full)
+
+
+def counted_loop(builder: ir.IRBuilder, start: ir.Value, stop: ir.Value, name: str):
+    """A `for (k = start; k < stop; k++)` loop; yields k with the builder inside the body."""
+    return _Loop(builder, start, stop, name)
+
+
+class _Loop:
+    def __init__(self, builder, start, stop, name):
+        self.builder, self.start, self.stop, self.name = builder, start, stop, name
+
+    def __enter__(self):
+        bld = self.builder
+        self.pre = bld.block
+        self.head = bld.append_basic_block(f"{self.name}.head")
+        self.body = bld.append_basic_block(f"{self.name}.body")
+        self.exit = bld.append_basic_block(f"{self.name}.exit")
+        bld.branch(self.head)
+        bld.position_at_end(self.head)
+        self.k = bld.phi(self.start.type, name=self.name)
+        self.k.add_incoming(self.start, self.pre)
+        bld.cbranch(bld.icmp_signed("<", self.k, self.stop), self.body, self.exit)
+        bld.position_at_end(self.body)
+        return self.k
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            return False
+        bld = self.builder
+        nxt = bld.add(self.k, ir.Constant(self.k.type, 1), name=f"{self.name}.next")
+        self.k.add_incoming(nxt, bld.block)
+        bld.branch(self.head)
+        bld.position_at_end(self.exit)
+        return False
+
+
+def forward_function(module: ir.Module, dtype: str, emit_body) -> ir.Function:
+    """Define `jitnet_forward` in `module`; `emit_body(ctx)` emits one tile's neuron updates."""
+    scalar = scalar_type(dtype)
+    lanes = LANES[dtype]
+    fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64, PTR, PTR])
+    fn = ir.Function(module, fnty, name=FORWARD)
+    x, w, b, y, batch, tile, plan = fn.args
+    for arg, name in zip(fn.args, ("x", "w", "b", "y", "batch", "tile", "plan")):
+        arg.name = name
+    for arg in (x, w, b, y, tile, plan):
+        arg.add_attribute("noalias")
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    ctx = TileContext(bld, dtype, lanes, scalar, ir.VectorType(scalar, lanes), w, b, tile, plan)
+
+    n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
+    with counted_loop(bld, I64(0), n_tiles, "tile") as t:
+        first = bld.mul(t, I64(lanes), name="first")
+        count = _min(bld, bld.sub(batch, first), I64(lanes), "count")
+        _load_inputs(ctx, x, first, count)
+        emit_body(ctx)
+        _store_outputs(ctx, y, first, count)
+    bld.ret_void()
+    return fn
+
+
+def _min(bld, a, b, name):
+    return bld.select(bld.icmp_signed("<", a, b), a, b, name=name)
+
+
+def _load_inputs(ctx: TileContext, x, first, count):
+    """tile[inputs[k]][l] = x[first + l][k]; lanes past `count` get 0 so they stay finite."""
+    bld = ctx.builder
+    inputs = ctx.plan_slot(PLAN_INPUTS, PTR, "inputs")
+    n_in = ctx.plan_slot(PLAN_N_INPUTS, I64, "n_inputs")
+    with counted_loop(bld, I64(0), count, "in_lane") as lane:
+        base = bld.mul(bld.add(first, lane), n_in)
+        with counted_loop(bld, I64(0), n_in, "in") as k:
+            value = bld.load(bld.gep(x, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar),
+                             align=ctx.align, typ=ctx.scalar)
+            _store_cell(ctx, value, _index(ctx, inputs, k), lane)
+    with counted_loop(bld, count, I64(ctx.lanes), "pad_lane") as lane:
+        with counted_loop(bld, I64(0), n_in, "pad") as k:
+            _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), _index(ctx, inputs, k), lane)
+
+
+def _store_cell(ctx: TileContext, value, row, lane):
+    bld = ctx.builder
+    cell = bld.add(bld.mul(row, I64(ctx.lanes)), lane)
+    bld.store(value, bld.gep(ctx.tile, [cell], inbounds=True, source_etype=ctx.scalar),
+              align=ctx.align)
+
+
+def _index(ctx: TileContext, base, k) -> ir.Value:
+    """base[k] of an int32 index array, widened to i64."""
+    bld = ctx.builder
+    raw = bld.load(bld.gep(base, [k], inbounds=True, source_etype=I32), align=4, typ=I32)
+    return bld.sext(raw, I64)
+
+
+def _store_outputs(ctx: TileContext, y, first, count):
+    """y[first + l][k] = tile[outputs[k]][l] for the lanes inside the batch."""
+    bld = ctx.builder
+    outputs = ctx.plan_slot(PLAN_OUTPUTS, PTR, "outputs")
+    n_out = ctx.plan_slot(PLAN_N_OUTPUTS, I64, "n_outputs")
+    with counted_loop(bld, I64(0), count, "out_lane") as lane:
+        base = bld.mul(bld.add(first, lane), n_out)
+        with counted_loop(bld, I64(0), n_out, "out") as k:
+            row = _index(ctx, outputs, k)
+            src = bld.add(bld.mul(row, I64(ctx.lanes)), lane)
+            value = bld.load(bld.gep(ctx.tile, [src], inbounds=True, source_etype=ctx.scalar),
+                             align=ctx.align, typ=ctx.scalar)
+            bld.store(value, bld.gep(y, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar),
+                      align=ctx.align)
