@@ -40,11 +40,10 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
     chosen = _auto_strategy(net) if strategy == "auto" else strategy
     picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")
     if chosen == "ssa":
-        module = lower_ssa(net, dtype)
-        jitted = Jitted(str(module), codegen_opt=0, optimize=False, use_cache=cache)
+        jitted = Jitted(lower_ssa(net, dtype), codegen_opt=0, optimize=False, use_cache=cache)
     else:
         codes = net.activations[net.fan_in > 0]
-        jitted = Jitted(str(lower_csr(codes, dtype)), codegen_opt=3, optimize=True, use_cache=cache)
+        jitted = Jitted(lower_csr(codes, dtype), codegen_opt=3, optimize=True, use_cache=cache)
     n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
     return CompiledNet(net, jitted, dtype, picked, chosen, n_threads)
 

@@ -21,11 +21,11 @@ from .tile import I32, I64, PTR, TileContext, counted_loop
 from .vmath import emit_f
 
 
-def lower_csr(codes, dtype: str) -> ir.Module:
-    """The CSR forward module for a net whose non-input neurons use the activation `codes`."""
+def lower_csr(codes, dtype: str) -> str:
+    """The CSR forward module (IR text) for a net whose non-input neurons use the activation `codes`."""
     module = ir.Module(name="jitnet_csr")
-    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, sorted(set(codes))))
-    return module
+    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, sorted(set(int(c) for c in codes))))
+    return str(module)
 
 
 def _emit_body(ctx: TileContext, codes):

@@ -12,7 +12,7 @@ generated at `opt=0`, and splits the schedule into functions of at most
 from llvmlite import ir
 
 from . import tile
-from .tile import I64, PTR, TileContext
+from .tile import PTR, TileContext, vector_intrinsic
 from .vmath import emit_f
 
 # NOTE: FastISel's cost grows with function size; ~4k edges per function kept
@@ -22,17 +22,32 @@ PART_EDGES = 4000
 SSA_MAX_EDGES = 0
 
 
-def lower_ssa(net, dtype: str) -> ir.Module:
-    """The SSA forward module for `net` (topology and activations baked into the code)."""
+def lower_ssa(net, dtype: str) -> str:
+    """The SSA forward module for `net` as IR text (topology and activations baked in).
+
+    NOTE: the straight-line parts are written as text, not with llvmlite's
+    builder, which costs ~300 us per edge in Python; the shared skeleton and
+    the activation functions still come from the builder.
+    """
     module = ir.Module(name="jitnet_ssa")
-    parts = [_emit_part(module, net, dtype, k, neurons) for k, neurons in enumerate(_parts(net))]
+    lanes = tile.LANES[dtype]
+    vector = ir.VectorType(tile.scalar_type(dtype), lanes)
+    parts = _parts(net)
+    declared = [ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR]),
+                            name=f"jitnet_part{k}") for k in range(len(parts))]
+    for code in sorted({int(net.activations[j]) for part in parts for j in part}):
+        _activation(module, code, vector)
+    vector_intrinsic(module, "llvm.fma", vector, 3)
 
     def body(ctx: TileContext):
-        for part in parts:
-            ctx.builder.call(part, [ctx.w, ctx.b, ctx.tile])
+        for fn in declared:
+            ctx.builder.call(fn, [ctx.w, ctx.b, ctx.tile])
 
     tile.forward_function(module, dtype, body)
-    return module
+    text = str(module)
+    for k, (fn, neurons) in enumerate(zip(declared, parts)):
+        text = text.replace(str(fn).strip(), _part_text(net, dtype, k, neurons), 1)
+    return text
 
 
 def _parts(net):
@@ -52,35 +67,55 @@ def _parts(net):
     return parts
 
 
-def _emit_part(module, net, dtype, k, neurons) -> ir.Function:
-    scalar = tile.scalar_type(dtype)
-    lanes = tile.LANES[dtype]
-    vector = ir.VectorType(scalar, lanes)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR]), name=f"jitnet_part{k}")
-    fn.linkage = "internal"
-    w, b, tile_ptr = fn.args
-    w.name, b.name, tile_ptr.name = "w", "b", "tile"
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
-    ctx = TileContext(bld, dtype, lanes, scalar, vector, w, b, tile_ptr, None)
-    values = {}
+def _part_text(net, dtype: str, k: int, neurons) -> str:
+    """One straight-line function: each neuron's FMA chain, then its activation, stored to the tile.
 
-    def value(i):
-        if i not in values:
-            values[i] = ctx.load_row(I64(i), name=net.name(i))
-        return values[i]
+    A neuron computed earlier in the part is used as an SSA value; one from an
+    earlier part, or an input, is loaded from the tile once.
+    """
+    scalar = "float" if dtype == "float32" else "double"
+    lanes = tile.LANES[dtype]
+    vec = f"<{lanes} x {scalar}>"
+    fma = f"@llvm.fma.v{lanes}{'f32' if dtype == 'float32' else 'f64'}"
+    align = 4 if dtype == "float32" else 8
+    width = tile.TILE_ALIGN
+    lines = [f"define internal void @jitnet_part{k}(ptr noalias %w, ptr noalias %b, ptr noalias %tile) {{",
+             "entry:"]
+    ready = set()
+
+    def splat(value, name):
+        lines.append(f"  %{name}.s = insertelement {vec} poison, {scalar} %{value}, i64 0")
+        lines.append(f"  %{name}.v = shufflevector {vec} %{name}.s, {vec} poison, "
+                     f"<{lanes} x i32> zeroinitializer")
+        return f"%{name}.v"
 
     for j in neurons:
-        z = ctx.splat(ctx.load_scalar(b, I64(j), f"b{net.name(j)[1:]}"))
-        for e in range(int(net.in_ptr[j]), int(net.in_ptr[j + 1])):
+        nj = net.name(j)
+        bj = "b" + nj[1:]
+        lines.append(f"  %{bj}.p = getelementptr inbounds {scalar}, ptr %b, i64 {j}")
+        lines.append(f"  %{bj} = load {scalar}, ptr %{bj}.p, align {align}")
+        z = splat(bj, bj)
+        for step, e in enumerate(range(int(net.in_ptr[j]), int(net.in_ptr[j + 1]))):
             i = int(net.edges[e, 0])
-            weight = ctx.load_scalar(w, I64(e), f"w{net.name(i)[1:]}{net.name(j)[1:]}")
-            z = ctx.fma(value(i), ctx.splat(weight), z, name=f"z{net.name(j)[1:]}")
-        n_j = bld.call(_activation(module, int(net.activations[j]), vector), [z],
-                       name=net.name(j))
-        ctx.store_row(n_j, I64(j))
-        values[j] = n_j
-    bld.ret_void()
-    return fn
+            ni = net.name(i)
+            if i not in ready:
+                lines.append(f"  %{ni}.p = getelementptr inbounds {scalar}, ptr %tile, i64 {i * lanes}")
+                lines.append(f"  %{ni} = load {vec}, ptr %{ni}.p, align {width}")
+                ready.add(i)
+            wij = f"w{ni[1:]}{nj[1:]}"
+            lines.append(f"  %{wij}.p = getelementptr inbounds {scalar}, ptr %w, i64 {e}")
+            lines.append(f"  %{wij} = load {scalar}, ptr %{wij}.p, align {align}")
+            w_splat = splat(wij, wij)
+            lines.append(f"  %z{nj[1:]}.{step} = call {vec} {fma}({vec} %{ni}, {vec} {w_splat}, {vec} {z})")
+            z = f"%z{nj[1:]}.{step}"
+        code = int(net.activations[j])
+        lines.append(f"  %{nj} = call {vec} @jitnet_f{code:02x}({vec} {z})")
+        lines.append(f"  %{nj}.p = getelementptr inbounds {scalar}, ptr %tile, i64 {j * lanes}")
+        lines.append(f"  store {vec} %{nj}, ptr %{nj}.p, align {width}")
+        ready.add(j)
+    lines.append("  ret void")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def _activation(module, code: int, vector: ir.Type) -> ir.Function:

@@ -71,11 +71,12 @@ class TileContext:
         self.builder.store(value, self.row(j), align=TILE_ALIGN)
 
     def splat(self, scalar_value: ir.Value, name: str = "") -> ir.Value:
+        """The scalar in every lane (one insertelement + a zero-mask shufflevector)."""
         bld = self.builder
-        one = bld.insert_element(ir.Constant(ir.VectorType(self.scalar, 1), ir.Undefined),
+        one = bld.insert_element(ir.Constant(ir.VectorType(self.scalar, 1), None),
                                  scalar_value, I32(0))
-        zeros = ir.Constant(ir.VectorType(I32, self.lanes), [0] * self.lanes)
-        return bld.shuffle_vector(one, one, zeros, name=name)
+        return bld.shuffle_vector(one, one, ir.Constant(ir.VectorType(I32, self.lanes), None),
+                                  name=name)
 
     def load_scalar(self, base: ir.Value, index: ir.Value, name: str = "") -> ir.Value:
         bld = self.builder

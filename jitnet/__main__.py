@@ -1,0 +1,7 @@
+"""`python -m jitnet` is the `jitnet` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
