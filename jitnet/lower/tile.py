@@ -168,19 +168,37 @@ def _min(bld, a, b, name):
 
 
 def _load_inputs(ctx: TileContext, x, first, count):
-    """tile[inputs[k]][l] = x[first + l][k]; lanes past `count` get 0 so they stay finite."""
+    """tile[inputs[k]][l] = x[first + l][k]; lanes past `count` get 0 so they stay finite.
+
+    NOTE: a full tile gathers each input's column of L samples into one vector
+    and stores it whole (L strided loads hit the same L cache lines for every
+    k); a partial tile goes lane by lane and never reads past the batch.
+    """
     bld = ctx.builder
     inputs = ctx.plan_slot(PLAN_INPUTS, PTR, "inputs")
     n_in = ctx.plan_slot(PLAN_N_INPUTS, I64, "n_inputs")
-    with counted_loop(bld, I64(0), count, "in_lane") as lane:
-        base = bld.mul(bld.add(first, lane), n_in)
-        with counted_loop(bld, I64(0), n_in, "in") as k:
-            value = bld.load(bld.gep(x, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar),
-                             align=ctx.align, typ=ctx.scalar)
-            _store_cell(ctx, value, _index(ctx, inputs, k), lane)
-    with counted_loop(bld, count, I64(ctx.lanes), "pad_lane") as lane:
-        with counted_loop(bld, I64(0), n_in, "pad") as k:
-            _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), _index(ctx, inputs, k), lane)
+    full = bld.icmp_signed("==", count, I64(ctx.lanes))
+    with bld.if_else(full) as (whole, partial):
+        with whole:
+            column = bld.gep(x, [bld.mul(first, n_in)], inbounds=True, source_etype=ctx.scalar)
+            with counted_loop(bld, I64(0), n_in, "in_col") as k:
+                vector = ir.Constant(ctx.vector, None)
+                for lane in range(ctx.lanes):
+                    at = bld.gep(column, [bld.add(bld.mul(I64(lane), n_in), k)], inbounds=True,
+                                 source_etype=ctx.scalar)
+                    vector = bld.insert_element(vector, bld.load(at, align=ctx.align, typ=ctx.scalar),
+                                                I32(lane))
+                ctx.store_row(vector, _index(ctx, inputs, k))
+        with partial:
+            with counted_loop(bld, I64(0), count, "in_lane") as lane:
+                base = bld.mul(bld.add(first, lane), n_in)
+                with counted_loop(bld, I64(0), n_in, "in") as k:
+                    at = bld.gep(x, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar)
+                    value = bld.load(at, align=ctx.align, typ=ctx.scalar)
+                    _store_cell(ctx, value, _index(ctx, inputs, k), lane)
+            with counted_loop(bld, count, I64(ctx.lanes), "pad_lane") as lane:
+                with counted_loop(bld, I64(0), n_in, "pad") as k:
+                    _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), _index(ctx, inputs, k), lane)
 
 
 def _store_cell(ctx: TileContext, value, row, lane):
