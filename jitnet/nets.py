@@ -1,0 +1,284 @@
+"""Generate nets: sizes -> Net (SPEC §7): dense, rnn, conv2d and random_dag.
+
+Every generator numbers its neurons layer by layer, inputs first, as the ncc
+notes do, so `dense([4, 4, 4, 2])`, `dense([8, 8, 8, 2])` and `rnn(2, 3, 4, 2)`
+have exactly the edges of the notes' matrices, and `conv2d(4, 4, (1, 2, 2),
+kernel=3, padding=1, groups=(1, 2), n_outputs=3)` those of its conv matrix.
+Edges are built as whole numpy arrays (never one Python object per edge), so
+nets of millions of edges build in about a second.
+"""
+
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .activations import ActivationLike, activation_code
+from .net import Net
+
+PerLayer = Union[int, Sequence[int]]
+
+
+def dense(sizes: Sequence[int], activation: ActivationLike = "relu",
+          output_activation: ActivationLike = "identity") -> Net:
+    """A fully connected net: every neuron of a layer feeds every neuron of the next.
+
+        >>> dense([4, 4, 4, 2]).n_weights
+        40
+
+    Args:
+        sizes: neurons per layer, inputs first and outputs last (at least two layers).
+        activation: of the hidden layers.
+        output_activation: of the last layer.
+    """
+    sizes = [_positive(s, "a layer size") for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs an input and an output layer, got {sizes!r}")
+    layers = _consecutive(sizes)
+    edges = [_complete(a, b) for a, b in zip(layers, layers[1:])]
+    return _net(layers, edges, activation, output_activation)
+
+
+def rnn(n_inputs: int, n_steps: int, n_hidden: int, n_outputs: int, n_layers: int = 1,
+        activation: ActivationLike = "tanh", output_activation: ActivationLike = "identity") -> Net:
+    """An unrolled recurrent encoder, read out after its last step (SPEC §7).
+
+    Neurons: the inputs step by step (step t's features together), then the
+    hidden state of layer 0 step 0, layer 0 step 1, ..., layer 1 step 0, ...,
+    then the outputs. Layer l at step t reads layer l-1 at step t (layer 0:
+    the inputs of step t) and itself at step t-1; the outputs read the last
+    layer at the last step.
+
+        >>> rnn(2, 3, 4, 2).n_neurons
+        20
+    """
+    for value, what in ((n_inputs, "n_inputs"), (n_steps, "n_steps"), (n_hidden, "n_hidden"),
+                        (n_outputs, "n_outputs"), (n_layers, "n_layers")):
+        _positive(value, what)
+    inputs = [np.arange(t * n_inputs, (t + 1) * n_inputs) for t in range(n_steps)]
+    first = n_inputs * n_steps
+    state = [[np.arange(first + (l * n_steps + t) * n_hidden, first + (l * n_steps + t + 1) * n_hidden)
+              for t in range(n_steps)] for l in range(n_layers)]
+    last = first + n_layers * n_steps * n_hidden
+    outputs = np.arange(last, last + n_outputs)
+
+    edges = []
+    for l in range(n_layers):
+        for t in range(n_steps):
+            below = inputs[t] if l == 0 else state[l - 1][t]
+            edges.append(_complete(below, state[l][t]))
+            if t > 0:
+                edges.append(_complete(state[l][t - 1], state[l][t]))
+    edges.append(_complete(state[-1][-1], outputs))
+    layers = [np.arange(first)] + [np.concatenate(s) for s in state] + [outputs]
+    return _net(layers, edges, activation, output_activation)
+
+
+def conv2d(height: int, width: int, channels: Sequence[int] = (1, 1), kernel: PerLayer = 3,
+           stride: PerLayer = 1, padding: PerLayer = 0, groups: PerLayer = 1,
+           n_outputs: Optional[int] = None, activation: ActivationLike = "relu",
+           output_activation: ActivationLike = "identity") -> Net:
+    """A 2-D convolutional net: one neuron per output pixel and channel, as PyTorch's Conv2d.
+
+    Neurons are numbered layer by layer, each layer channel by channel and
+    each channel row by row (the input image first). An output pixel (r, c)
+    of channel o reads, in every input channel of o's group, the pixels
+    (r*stride - padding + a, c*stride - padding + b) for a, b in
+    0..kernel-1 that lie inside the image (zero padding adds no edge).
+
+        >>> conv2d(4, 4, (1, 2, 2), kernel=3, padding=1, groups=(1, 2), n_outputs=3).n_neurons
+        83
+
+    Args:
+        height, width: the input image.
+        channels: input channels, then the channels of each conv layer.
+        kernel, stride, padding, groups: an int for every conv layer, or one
+            per layer. Kernels are square; `padding < kernel`, so every output
+            pixel sees the image; `groups` divides both channel counts
+            (groups = channels is a depthwise conv).
+        n_outputs: if given, a dense layer of this many outputs reads every
+            neuron of the last conv layer; else the last conv layer is the output.
+        activation: of the conv layers (but the last one when `n_outputs` is None).
+        output_activation: of the output layer.
+    """
+    channels = [_positive(c, "a channel count") for c in channels]
+    if len(channels) < 2:
+        raise ValueError(f"channels needs the input channels and at least one conv layer, "
+                         f"got {channels!r}")
+    n_conv = len(channels) - 1
+    settings = zip(_per_layer(kernel, n_conv, "kernel"), _per_layer(stride, n_conv, "stride"),
+                   _per_layer(padding, n_conv, "padding", minimum=0),
+                   _per_layer(groups, n_conv, "groups"))
+    shape = (channels[0], _positive(height, "height"), _positive(width, "width"))
+    layers = [np.arange(int(np.prod(shape)))]
+    edges = []
+    for out_channels, (k, s, p, g) in zip(channels[1:], settings):
+        layer_edges, shape = _conv_layer(layers[-1][0], shape, out_channels, k, s, p, g)
+        layers.append(np.arange(layers[-1][-1] + 1, layers[-1][-1] + 1 + int(np.prod(shape))))
+        edges.append(layer_edges)
+    if n_outputs is not None:
+        start = layers[-1][-1] + 1
+        layers.append(np.arange(start, start + _positive(n_outputs, "n_outputs")))
+        edges.append(_complete(layers[-2], layers[-1]))
+    return _net(layers, edges, activation, output_activation)
+
+
+def random_dag(n_inputs: int, n_outputs: int, n_hidden: int, fan_in: Union[int, Tuple[int, int]] = (1, 4),
+               n_layers: Optional[int] = None,
+               activation: Union[ActivationLike, Sequence[ActivationLike]] = "relu",
+               output_activation: ActivationLike = "identity", seed: int = 0) -> Net:
+    """A random layered DAG with skip connections, the same for the same arguments and seed.
+
+    Neurons: the inputs, `n_hidden` hidden neurons split as evenly as possible
+    into `n_layers` layers, then the outputs. Each non-input neuron draws a
+    fan-in k uniformly from `fan_in` (at most the number of neurons before
+    its layer): one source from the layer just below, so its depth is its
+    layer's, and k-1 more from any lower layer (skip connections). Then every
+    input or hidden neuron left without a reader gets one in the next layer,
+    so the outputs are exactly the last `n_outputs` neurons; that can push a
+    neuron's fan-in above `fan_in`'s upper bound.
+
+        >>> net = random_dag(4, 2, 10, fan_in=(2, 3), n_layers=2, seed=1)
+        >>> net.n_inputs, net.n_outputs, int(net.depth.max())
+        (4, 2, 3)
+
+    Args:
+        n_inputs, n_outputs: at least 1 each; `n_hidden` at least 0.
+        fan_in: (lo, hi) with 1 <= lo <= hi, or one int for both.
+        n_layers: hidden layers, 1..n_hidden (0 when there are no hidden
+            neurons); None for one (or 0).
+        activation: of the hidden neurons: a code or name, or a sequence of
+            them from which each hidden neuron draws one.
+        output_activation: of the outputs.
+        seed: for `numpy.random.default_rng`.
+    """
+    rng = np.random.default_rng(seed)
+    lo, hi = (fan_in, fan_in) if isinstance(fan_in, (int, np.integer)) else fan_in
+    if not 1 <= lo <= hi:
+        raise ValueError(f"fan_in must be (lo, hi) with 1 <= lo <= hi, got {fan_in!r}")
+    n_hidden = _positive(n_hidden, "n_hidden", minimum=0)
+    n_layers = min(n_hidden, 1) if n_layers is None else _positive(n_layers, "n_layers", minimum=0)
+    if (n_hidden == 0) != (n_layers == 0) or n_layers > n_hidden:
+        raise ValueError(f"n_layers must be 1..n_hidden (0 when n_hidden is 0), got n_layers="
+                         f"{n_layers} for n_hidden={n_hidden}")
+    hidden_sizes = [len(part) for part in np.array_split(np.arange(n_hidden), n_layers)] if n_layers else []
+    layers = _consecutive([_positive(n_inputs, "n_inputs")] + hidden_sizes
+                          + [_positive(n_outputs, "n_outputs")])
+    edges = [_random_layer_edges(rng, layers[:k], layers[k], lo, hi) for k in range(1, len(layers))]
+    edges.append(_readers(rng, layers, np.concatenate(edges)))
+    codes = _random_codes(rng, activation, n_hidden)
+    return _net_with_codes(layers, edges, codes, output_activation)
+
+
+def _positive(value, what: str, minimum: int = 1) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{what} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _per_layer(value: PerLayer, n_layers: int, what: str, minimum: int = 1) -> List[int]:
+    """One setting per conv layer from an int (the same for all) or a sequence."""
+    values = [value] * n_layers if isinstance(value, (int, np.integer)) else list(value)
+    if len(values) != n_layers:
+        raise ValueError(f"{what} has {len(values)} entries; expected one per conv layer ({n_layers})")
+    return [_positive(v, what, minimum) for v in values]
+
+
+def _consecutive(sizes: Sequence[int]) -> List[np.ndarray]:
+    """Neuron indices of each layer, numbered layer after layer."""
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    return [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _complete(sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Every edge from `sources` to `targets`: (len(sources) * len(targets), 2)."""
+    return np.stack([np.repeat(sources, len(targets)), np.tile(targets, len(sources))], axis=1)
+
+
+def _net(layers: List[np.ndarray], edges: List[np.ndarray], activation: ActivationLike,
+         output_activation: ActivationLike) -> Net:
+    """The Net of layered `edges`: inputs identity, the hidden neurons `activation`,
+    the last layer `output_activation`."""
+    return _net_with_codes(layers, edges, activation_code(activation), output_activation)
+
+
+def _net_with_codes(layers: List[np.ndarray], edges: List[np.ndarray], hidden_codes,
+                    output_activation: ActivationLike) -> Net:
+    """As `_net`, with a code for every hidden neuron (or one for all)."""
+    n = int(layers[-1][-1]) + 1
+    codes = np.zeros(n, dtype=np.uint8)
+    codes[len(layers[0]):int(layers[-1][0])] = hidden_codes
+    codes[layers[-1]] = activation_code(output_activation)
+    return Net(n, np.concatenate(edges), activations=codes)
+
+
+def _conv_layer(first: int, shape: Tuple[int, int, int], out_channels: int, kernel: int,
+                stride: int, padding: int, groups: int):
+    """Edges of one conv layer whose input neurons start at `first`; and its output shape."""
+    in_channels, height, width = shape
+    if padding >= kernel:
+        raise ValueError(f"padding {padding} must be less than kernel {kernel}: "
+                         f"a pixel reading only padding would have no input")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups {groups} must divide the channels {in_channels} -> {out_channels}")
+    out_h = (height + 2 * padding - kernel) // stride + 1
+    out_w = (width + 2 * padding - kernel) // stride + 1
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"kernel {kernel} with padding {padding} does not fit a {height}x{width} image")
+    per_group = in_channels // groups
+    o, r, c, ci, a, b = np.meshgrid(np.arange(out_channels), np.arange(out_h), np.arange(out_w),
+                                    np.arange(per_group), np.arange(kernel), np.arange(kernel),
+                                    indexing="ij", sparse=True)
+    row = r * stride - padding + a
+    col = c * stride - padding + b
+    inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
+    channel = o // (out_channels // groups) * per_group + ci
+    src = first + (channel * height + row) * width + col
+    dst = first + in_channels * height * width + (o * out_h + r) * out_w + c
+    # NOTE: sparse grids broadcast; only the kept (src, dst) pairs are ever materialised.
+    inside = np.broadcast_to(inside, src.shape)
+    return (np.stack([src[inside], np.broadcast_to(dst, src.shape)[inside]], axis=1),
+            (out_channels, out_h, out_w))
+
+
+def _random_layer_edges(rng: np.random.Generator, below: List[np.ndarray], layer: np.ndarray,
+                        lo: int, hi: int) -> np.ndarray:
+    """In-edges of one layer: one source from the layer below, the rest distinct from any lower layer."""
+    pool = int(layer[0])
+    fan_in = np.minimum(rng.integers(lo, hi + 1, len(layer)), pool)
+    first = rng.integers(below[-1][0], below[-1][-1] + 1, len(layer))
+    src, dst = first, layer
+    # NOTE: draw with replacement, drop repeats, draw again for the neurons
+    # still short: vectorized sampling without replacement, deterministic for a seed.
+    missing = fan_in - 1
+    while missing.any():
+        more_dst = np.repeat(layer, missing)
+        src = np.concatenate([src, rng.integers(0, pool, len(more_dst))])
+        dst = np.concatenate([dst, more_dst])
+        _, keep = np.unique(dst * pool + src, return_index=True)
+        keep.sort()
+        src, dst = src[keep], dst[keep]
+        missing = fan_in - np.bincount(dst - pool, minlength=len(layer))
+    return np.stack([src, dst], axis=1)
+
+
+def _readers(rng: np.random.Generator, layers: List[np.ndarray], edges: np.ndarray) -> np.ndarray:
+    """One edge into the next layer for every input or hidden neuron that feeds nothing."""
+    n = int(layers[-1][-1]) + 1
+    feeds = np.bincount(edges[:, 0], minlength=n) > 0
+    extra = []
+    for layer, above in zip(layers, layers[1:]):
+        idle = layer[~feeds[layer]]
+        extra.append(np.stack([idle, rng.integers(above[0], above[-1] + 1, len(idle))], axis=1))
+    return np.concatenate(extra)
+
+
+def _random_codes(rng: np.random.Generator, activation, n_hidden: int) -> np.ndarray:
+    """One code per hidden neuron: `activation`, or drawn from a sequence of them."""
+    if isinstance(activation, (str, int, np.integer)):
+        return np.full(n_hidden, activation_code(activation), dtype=np.uint8)
+    choices = np.array([activation_code(a) for a in activation], dtype=np.uint8)
+    if not len(choices):
+        raise ValueError("activation is an empty sequence; expected a code, a name or a sequence of them")
+    return rng.choice(choices, n_hidden)

@@ -1,0 +1,89 @@
+"""The on-disk code cache: hits skip compilation, corrupt entries are recompiled, writers are safe."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from jitnet import jit
+from jitnet.compiler import compile
+from jitnet.net import Net
+
+NET = Net(4, [(0, 2), (1, 2), (2, 3), (0, 3)], activations="tanh")
+
+
+def _entries(folder):
+    return sorted(p for p in folder.iterdir() if p.suffix == ".o")
+
+
+def _outputs(cn):
+    x = np.linspace(-1, 1, 10).reshape(5, 2)
+    return cn.forward(x, *cn.init(seed=1))
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITNET_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_a_hit_skips_optimisation_and_gives_the_same_code(cache_dir, monkeypatch):
+    first = _outputs(compile(NET))
+    assert len(_entries(cache_dir)) == 1
+
+    def no_passes(*_):
+        raise AssertionError("a cache hit must not run the optimiser")
+
+    monkeypatch.setattr(jit, "_run_passes", no_passes)
+    again = compile(NET)
+    assert _outputs(again).tobytes() == first.tobytes()
+    assert len(_entries(cache_dir)) == 1
+
+
+def test_the_key_separates_dtypes_and_tiers(cache_dir):
+    compile(NET)
+    compile(NET, dtype="float64")
+    compile(NET, strategy="ssa")
+    assert len(_entries(cache_dir)) == 3
+
+
+def test_cache_false_writes_nothing(cache_dir):
+    compile(NET, cache=False)
+    assert _entries(cache_dir) == []
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
+def test_a_corrupt_entry_is_recompiled_with_a_warning(cache_dir, damage):
+    expected = _outputs(compile(NET))
+    (entry,) = _entries(cache_dir)
+    data = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        entry.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    else:
+        entry.write_bytes(b"")
+    with pytest.warns(RuntimeWarning, match="corrupt cache entry"):
+        cn = compile(NET)
+    assert _outputs(cn).tobytes() == expected.tobytes()
+    assert entry.read_bytes() == data
+
+
+def test_concurrent_processes_writing_one_entry(cache_dir):
+    script = textwrap.dedent("""
+        import numpy as np, jitnet
+        net = jitnet.Net(4, [(0, 2), (1, 2), (2, 3), (0, 3)], activations="tanh")
+        cn = jitnet.compile(net)
+        x = np.linspace(-1, 1, 10).reshape(5, 2)
+        print(cn.forward(x, *cn.init(seed=1)).tobytes().hex())
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    assert len({out for out, _ in results}) == 1
+    (entry,) = _entries(cache_dir)
+    assert not [p for p in cache_dir.iterdir() if p.suffix == ".tmp"]
+    assert _outputs(compile(NET)).tobytes().hex() == results[0][0].strip()

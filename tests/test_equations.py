@@ -1,0 +1,210 @@
+"""ncc's texts (SPEC §5): exact fixtures from the ncc notes, and the fwd/bwd lines evaluated.
+
+The evaluator runs each line as a Python assignment (the lines use only `=`,
+`+`, `*`, names and calls, which read the same in Python), in a namespace
+holding the forward values, the weights, `DLY_nXX` and one `fXX`/`dfXX` per
+neuron, and compares the results with the float64 reference.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from jitnet import reference
+from jitnet.activations import ACTIVATIONS
+from jitnet.equations import equations
+from jitnet.net import Net
+from strategies import dags
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+HAVE_PARSER = (ROOT / "jitnet" / "parse.py").exists()
+needs_parser = pytest.mark.skipif(not HAVE_PARSER, reason="jitnet/parse.py is not written yet")
+
+# The ncc notes' 14-neuron example: neuron j -> its in-indices.
+SEED_IN = {4: [0, 1], 5: [0, 1, 2], 6: [1, 2, 3], 7: [2, 3], 8: [4, 5], 9: [4, 5, 6],
+           10: [5, 6, 7], 11: [6, 7], 12: [8, 9, 10, 11], 13: [8, 9, 10, 11]}
+SEED = Net(14, [(i, j) for j, sources in SEED_IN.items() for i in sources], activations="relu")
+# The characters an evaluable line may use (SPEC §5): names, =, +, *, calls.
+EVALUABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]* = [A-Za-z0-9_+*() ]+")
+
+
+def _fixture(name):
+    return (FIXTURES / name).read_text()
+
+
+@pytest.mark.parametrize("kind, include_inputs, fixture", [
+    ("fwd", False, "seed.fwd.txt"),
+    ("fwd", True, "seed.fwd_inputs.txt"),
+    ("matrix", False, "seed.matrix.txt"),
+    ("bwd", False, "seed.bwd.txt"),
+])
+def test_seed_net_prints_ncc_text(kind, include_inputs, fixture):
+    assert equations(SEED, kind, include_inputs=include_inputs) == _fixture(fixture)
+
+
+@needs_parser
+@pytest.mark.parametrize("fmt", ["nal", "nam"])
+def test_parsed_seed_examples_print_ncc_text(fmt):
+    from jitnet.parse import parse
+    net = parse(ROOT / "examples" / f"seed.{fmt}")
+    assert np.array_equal(net.edges, SEED.edges)
+    assert equations(net, "fwd") == _fixture("seed.fwd.txt")
+    assert equations(net, "fwd", include_inputs=True) == _fixture("seed.fwd_inputs.txt")
+    assert equations(net, "bwd") == _fixture("seed.bwd.txt")
+
+
+def test_names_widen_past_256_neurons():
+    chain = Net(258, [(j - 1, j) for j in range(1, 258)])
+    lines = equations(chain, "fwd").splitlines()
+    assert lines[0] == "n001 = f001( +n000*w000001)"
+    assert lines[-1] == "n101 = f101( +n100*w100101)"
+    assert "Dw0ff100 = n0ff*Dz100" in equations(chain, "bwd").splitlines()
+    assert equations(Net(256, [(254, 255)]), "fwd") == "nff = fff( +nfe*wfeff)\n"
+
+
+def test_net_without_edges():
+    net = Net(2, [])
+    assert equations(net, "fwd") == ""
+    assert equations(net, "fwd", include_inputs=True) == "n00 = f00()\nn01 = f01()\n"
+    assert equations(net, "bwd") == ""
+    assert equations(net, "matrix") == "n00 n01\nn00 __________ __________\nn01 __________ __________\n"
+
+
+def test_unused_input_gets_no_bwd_line():
+    net = Net(4, [(0, 3), (2, 3)])
+    assert equations(net, "bwd") == ("Dn03 = DLY_n03\nDz03 = Dn03*df03(z03)\nDb03 = Dz03\n"
+                                     "Dw0003 = n00*Dz03\nDw0203 = n02*Dz03\n"
+                                     "Dn00 = +Dz03*w0003\nDn02 = +Dz03*w0203\n")
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="kind"):
+        equations(SEED, "backward")
+    with pytest.raises(ValueError, match="include_inputs"):
+        equations(SEED, "bwd", include_inputs=True)
+
+
+@st.composite
+def scrambled_nets(draw):
+    """A random net whose indices are shuffled, so index order is not a topological order."""
+    net = draw(dags(max_neurons=14))
+    label = np.array(draw(st.permutations(range(net.n_neurons))))
+    codes = np.empty_like(net.activations)
+    codes[label] = net.activations
+    return Net(net.n_neurons, label[net.edges], activations=codes)
+
+
+def _values(net, seed, batch=5):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, net.n_inputs))
+    w = rng.uniform(-1, 1, net.n_weights)
+    b = rng.normal(size=net.n_neurons)
+    dy = rng.normal(size=(batch, net.n_outputs))
+    return x, w, b, dy
+
+
+def _namespace(net, w):
+    """Weights and every neuron's fXX / dfXX, by ncc name."""
+    space = {"__builtins__": {}}
+    for e, (i, j) in enumerate(net.edges.tolist()):
+        space["w" + net.name(i)[1:] + net.name(j)[1:]] = w[e]
+    for j in range(net.n_neurons):
+        act = ACTIVATIONS[net.activations[j]]
+        space["f" + net.name(j)[1:]] = act.f
+        space["df" + net.name(j)[1:]] = act.df
+    return space
+
+
+def _split(text):
+    """`lhs = rhs` lines -> [(lhs, rhs)], checking every line is evaluable (SPEC §5)."""
+    assert text == "" or text.endswith("\n")
+    pairs = []
+    for line in text.splitlines():
+        assert EVALUABLE.fullmatch(line), line
+        lhs, rhs = line.split(" = ")
+        pairs.append((lhs, rhs))
+    return pairs
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(net=scrambled_nets(), seed=st.integers(0, 2**16))
+def test_fwd_lines_evaluate_to_the_reference(net, seed):
+    x, w, _, _ = _values(net, seed)
+    space = _namespace(net, w)
+    for k, i in enumerate(net.inputs.tolist()):
+        space["f" + net.name(i)[1:]] = lambda column=x[:, k]: column
+    lines = _split(equations(net, "fwd", include_inputs=True))
+    names = [lhs for lhs, _ in lines]
+    inputs = [net.name(i) for i in net.inputs]
+    hidden = [net.name(j) for j in range(net.n_neurons) if net.fan_in[j]]
+    assert names == inputs + hidden
+    assert [rhs for lhs, rhs in lines[:len(inputs)]] == [f"f{name[1:]}()" for name in inputs]
+
+    # NOTE: the fwd lines carry no bias, and list neurons by index, which need
+    # not be a topological order: evaluate them in the schedule's order.
+    by_name = dict(lines)
+    for j in net.schedule.tolist():
+        space[net.name(j)] = eval(by_name[net.name(j)], space)
+    n = reference.forward(net, x, w, np.zeros(net.n_neurons)).n
+    for j in range(net.n_neurons):
+        # Bit-identical: the same products added in the same order, from 0.
+        assert np.array_equal(space[net.name(j)], n[:, j]), net.name(j)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(net=scrambled_nets(), seed=st.integers(0, 2**16))
+def test_bwd_lines_evaluate_to_the_reference_vjp(net, seed):
+    x, w, b, dy = _values(net, seed)
+    _, z, n = reference.forward(net, x, w, b)
+    dx, dw, db = reference.vjp(net, x, w, b, dy)
+    space = _namespace(net, w)
+    for j in range(net.n_neurons):
+        space[net.name(j)] = n[:, j]
+        space["z" + net.name(j)[1:]] = z[:, j]
+    for k, j in enumerate(net.outputs.tolist()):
+        space["DLY_" + net.name(j)] = dy[:, k]
+
+    lines = _split(equations(net, "bwd"))
+    for lhs, rhs in lines:
+        assert lhs not in space, f"{lhs} assigned twice"
+        space[lhs] = eval(rhs, space)
+
+    names = [lhs for lhs, _ in lines]
+    backwards = [j for j in net.schedule[::-1].tolist() if net.fan_in[j]]
+    assert [name for name in names if name.startswith("Dz")] == ["Dz" + net.name(j)[1:] for j in backwards]
+    readers = [net.name(i) for i in net.inputs if net.fan_out[i]]
+    assert names[len(names) - len(readers):] == ["D" + name for name in readers]
+    assert len(names) == 3 * len(backwards) + net.n_weights + len(readers)
+
+    for e, (i, j) in enumerate(net.edges.tolist()):
+        got = space["Dw" + net.name(i)[1:] + net.name(j)[1:]].sum()
+        np.testing.assert_allclose(got, dw[e], rtol=1e-12, atol=1e-12, err_msg=f"edge {i} -> {j}")
+    for j in backwards:
+        np.testing.assert_allclose(space["Db" + net.name(j)[1:]].sum(), db[j], rtol=1e-12, atol=1e-12)
+    for k, i in enumerate(net.inputs.tolist()):
+        got = space.get("D" + net.name(i), np.zeros(len(x)))
+        assert np.array_equal(got, dx[:, k]), net.name(i)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(net=scrambled_nets())
+def test_matrix_has_one_cell_per_pair(net):
+    lines = equations(net, "matrix").split("\n")
+    assert lines.pop() == ""
+    names = [net.name(j) for j in range(net.n_neurons)]
+    assert lines[0] == " ".join(names)
+    width = 3 * (len(names[0]) - 1) + 4
+    cells = set()
+    for i, line in enumerate(lines[1:]):
+        row = line.split(" ")
+        assert row[0] == names[i] and len(row) == net.n_neurons + 1
+        for j, cell in enumerate(row[1:]):
+            assert len(cell) == width
+            if cell != "_" * width:
+                assert cell == f"+{names[i]}*w{names[i][1:]}{names[j][1:]}"
+                cells.add((i, j))
+    assert cells == set(map(tuple, net.edges.tolist()))
