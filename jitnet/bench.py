@@ -8,12 +8,15 @@ All run in this process on the same inputs; times are medians of repeats, and
 GFLOP/s count two flops per edge and sample.
 """
 
+import ctypes
 import time
 
 import numpy as np
+from llvmlite import ir
 
 from .activations import apply_f
 from .compiler import compile
+from .jit import Jitted
 from .net import Net
 
 SUITE_BATCHES = (1, 4096)
@@ -33,6 +36,49 @@ def median_time(call, repeats: int = 5, min_time: float = 0.02) -> float:
             call()
         rounds.append((time.perf_counter() - start) / inner)
     return float(np.median(rounds))
+
+
+def fma_peak() -> float:
+    """This core's float32 FMA peak in GFLOP/s: the best of a few numbers of independent chains.
+
+    NOTE: the best count depends on the register file (16 ymm on AVX2, 32 zmm
+    on AVX-512): too few chains leave FMA latency exposed, too many spill.
+    """
+    return max(_fma_rate(chains) for chains in (4, 6, 8, 12))
+
+
+def _fma_rate(chains: int, iterations: int = 10_000_000) -> float:
+    """GFLOP/s of `chains` independent <16 x float> FMA chains in a loop."""
+    i64, vector = ir.IntType(64), ir.VectorType(ir.FloatType(), 16)
+    module = ir.Module(name="jitnet_peak")
+    fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), name="llvm.fma.v16f32")
+    fn = ir.Function(module, ir.FunctionType(ir.FloatType(), [i64, ir.FloatType()]), name="peak")
+    count, scale = fn.args
+    entry, loop, done = (fn.append_basic_block(n) for n in ("entry", "loop", "done"))
+    bld = ir.IRBuilder(entry)
+    one = bld.insert_element(ir.Constant(vector, None), scale, ir.IntType(32)(0))
+    splat = bld.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
+    bld.branch(loop)
+    bld.position_at_end(loop)
+    k = bld.phi(i64)
+    k.add_incoming(i64(0), entry)
+    accs = [bld.phi(vector) for _ in range(chains)]
+    nexts = [bld.call(fma, [acc, splat, acc]) for acc in accs]
+    for acc, nxt in zip(accs, nexts):
+        acc.add_incoming(splat, entry)
+        acc.add_incoming(nxt, loop)
+    k_next = bld.add(k, i64(1))
+    k.add_incoming(k_next, loop)
+    bld.cbranch(bld.icmp_signed("<", k_next, count), loop, done)
+    bld.position_at_end(done)
+    total = nexts[0]
+    for nxt in nexts[1:]:
+        total = bld.fadd(total, nxt)
+    bld.ret(bld.extract_element(total, ir.IntType(32)(0)))
+    jitted = Jitted(str(module), codegen_opt=3, optimize=True, use_cache=False)
+    kernel = ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_int64, ctypes.c_float)(jitted.address("peak"))
+    seconds = median_time(lambda: kernel(iterations, 0.9999999), repeats=3, min_time=0.0)
+    return 2.0 * 16 * chains * iterations / seconds / 1e9
 
 
 class LevelBaseline:

@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from .jit import Jitted
-from .lower.csr import lower_csr
+from .lower.csr import lower_csr, lower_csr_backward
 from .lower.ssa import SSA_MAX_EDGES, lower_ssa
 from .net import Net, as_index_list
 from .runtime import CompiledNet
@@ -39,13 +39,17 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
     strategy = _choice(strategy, STRATEGIES, "strategy")
     chosen = _auto_strategy(net) if strategy == "auto" else strategy
     picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")
+    codes = net.activations[net.fan_in > 0]
     if chosen == "ssa":
         jitted = Jitted(lower_ssa(net, dtype), codegen_opt=0, optimize=False, use_cache=cache)
     else:
-        codes = net.activations[net.fan_in > 0]
         jitted = Jitted(lower_csr(codes, dtype), codegen_opt=3, optimize=True, use_cache=cache)
+
+    def make_grad() -> Jitted:
+        return Jitted(lower_csr_backward(codes, dtype), codegen_opt=3, optimize=True, use_cache=cache)
+
     n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
-    return CompiledNet(net, jitted, dtype, picked, chosen, n_threads)
+    return CompiledNet(net, jitted, make_grad, dtype, picked, chosen, n_threads)
 
 
 def _net(source, text, format, activation) -> Net:

@@ -12,15 +12,20 @@ by a fixed rule (`_split`) that depends only on the net, the batch size and
 import ctypes
 import os
 import threading
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .lower import tile
+from .lower import grad, tile
 from .lower.tile import LANES, TILE_ALIGN
 
-_FORWARD_ABI = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+_P, _N = ctypes.c_void_p, ctypes.c_int64
+_FORWARD_ABI = ctypes.CFUNCTYPE(None, _P, _P, _P, _P, _N, _P, _P)
+_BACKWARD_ABI = ctypes.CFUNCTYPE(None, _P, _P, _P, _P, _P, _P, _P, _N, _P, _P)
+
+Gradients = namedtuple("Gradients", ["dx", "dw", "db"])
+Gradients.__doc__ = "The VJP of `CompiledNet.forward`: dx per sample; dw, db summed over the batch."
 
 # NOTE: below this many multiply-adds per call a second thread costs more than
 # it saves (PERF-NOTES: the crossover is near 0.5 ms of work).
@@ -49,6 +54,14 @@ class Plan:
         self.in_src = net.in_src.astype(np.int32)
         self.inputs = net.inputs.astype(np.int32)
         self.outputs = outputs.astype(np.int32)
+        self.out_ptr = np.ascontiguousarray(net.out_ptr, dtype=np.int64)
+        self.out_dst = net.out_dst.astype(np.int32)
+        self.out_edge = net.out_edge.astype(np.int32)
+        unique = np.unique(outputs)
+        self.seed_row = np.full(net.n_neurons, -1, dtype=np.int32)
+        self.seed_row[unique] = np.arange(len(unique))
+        self.seed_of_output = self.seed_row[outputs].astype(np.int32)
+        self.n_seed_rows = len(unique)
         self.slots = np.zeros(tile.PLAN_SLOTS, dtype=np.uint64)
         self.slots[tile.PLAN_IN_PTR] = self.in_ptr.ctypes.data
         self.slots[tile.PLAN_IN_SRC] = self.in_src.ctypes.data
@@ -59,6 +72,14 @@ class Plan:
         self.slots[tile.PLAN_N_INPUTS] = len(self.inputs)
         self.slots[tile.PLAN_OUTPUTS] = self.outputs.ctypes.data
         self.slots[tile.PLAN_N_OUTPUTS] = len(self.outputs)
+        self.slots[tile.PLAN_N_NEURONS] = net.n_neurons
+        self.slots[tile.PLAN_N_WEIGHTS] = net.n_weights
+        self.slots[tile.PLAN_OUT_PTR] = self.out_ptr.ctypes.data
+        self.slots[tile.PLAN_OUT_DST] = self.out_dst.ctypes.data
+        self.slots[tile.PLAN_OUT_EDGE] = self.out_edge.ctypes.data
+        self.slots[tile.PLAN_SEED_ROW] = self.seed_row.ctypes.data
+        self.slots[tile.PLAN_N_SEED_ROWS] = self.n_seed_rows
+        self.slots[tile.PLAN_SEED_OF_OUTPUT] = self.seed_of_output.ctypes.data
         self.address = self.slots.ctypes.data
 
 
@@ -83,16 +104,23 @@ def _segments(net):
 class CompiledNet:
     """A net compiled for one dtype and one list of outputs; see `jitnet.compile`.
 
-    Call `forward(x, w, b)` for outputs; `init(seed)` gives starting weights.
-    It keeps its machine code (`Jitted`) alive as long as it lives.
+    `forward(x, w, b)` gives outputs, `backward(x, w, b, dy)` the VJP,
+    `loss_and_grad` a loss and its weight gradients; `init(seed)` gives
+    starting weights. The gradient code is compiled on the first call that
+    needs it (`make_grad` builds it), so forward-only use pays nothing for it.
+    It keeps its machine code alive as long as it lives.
     """
 
-    def __init__(self, net, jitted, dtype: str, outputs: np.ndarray, strategy: str, threads: int):
+    def __init__(self, net, jitted, make_grad, dtype: str, outputs: np.ndarray, strategy: str,
+                 threads: int):
         self.net = net
         self.dtype = np.dtype(dtype)
         self.strategy = strategy
         self.threads = threads
         self._jitted = jitted
+        self._make_grad = make_grad
+        self._grad = None
+        self._grad_lock = threading.Lock()
         self._plan = Plan(net, outputs)
         self._lanes = LANES[dtype]
         self._forward = _FORWARD_ABI(jitted.address(tile.FORWARD))
@@ -156,18 +184,88 @@ class CompiledNet:
         w, b, plan = args
         x_at = x.ctypes.data + lo * x.strides[0]
         y_at = y.ctypes.data + lo * y.strides[0]
-        self._forward(x_at, w, b, y_at, hi - lo, self._tile(), plan)
+        self._forward(x_at, w, b, y_at, hi - lo, self._scratch_for("tile"), plan)
 
-    def _tile(self) -> int:
-        """This thread's scratch tile (N x lanes, 64-byte aligned), kept between calls."""
-        tile_address = getattr(self._scratch, "address", None)
-        if tile_address is None:
-            size = self.n_neurons * self._lanes * self.dtype.itemsize
-            raw = np.empty(size + TILE_ALIGN, dtype=np.uint8)
+    def backward(self, x, w=None, b=None, dy=None):
+        """The VJP: `Gradients(dx, dw, db)` for cotangent `dy` (shaped like forward's y).
+
+        Runs the forward pass itself; dw and db are summed over the batch.
+        """
+        if dy is None:
+            raise TypeError("backward() needs dy, the cotangent of the outputs")
+        x, single = self._samples(x)
+        w, b = self._parameters(w, b)
+        dy = self._cotangent(dy, len(x), single)
+        return self._backward(x, w, b, dy, single)
+
+    def loss_and_grad(self, x, w=None, b=None, target=None, loss="mse"):
+        """`(loss, dw, db)`: a loss summed over the batch and its gradients (SPEC §4).
+
+        "mse" is 0.5 * sum((y - t)^2); "xent" the softmax cross-entropy over
+        the outputs, with `target` class indices or one-hot / probabilities.
+        """
+        if target is None:
+            raise TypeError("loss_and_grad() needs target")
+        x, single = self._samples(x)
+        w, b = self._parameters(w, b)
+        y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
+        if len(x):
+            self._run(x, w, b, y)
+        value, dy = _loss(loss, y, target, single)
+        _, dw, db = self._backward(x, w, b, dy.astype(self.dtype), single)
+        return value, dw, db
+
+    def _backward(self, x, w, b, dy, single):
+        batch = len(x)
+        dx = np.empty((batch, self.n_inputs), dtype=self.dtype)
+        if batch == 0:
+            return Gradients(dx, np.zeros(self.n_weights, self.dtype), np.zeros(self.n_neurons, self.dtype))
+        function = self._gradient_function()
+        chunks = _split(batch, self._lanes, self.threads, 3 * (self.n_weights + self.n_neurons))
+        sums = [(np.empty(self.n_weights, self.dtype), np.empty(self.n_neurons, self.dtype))
+                for _ in chunks]
+
+        def run(k):
+            lo, hi = chunks[k]
+            dw_k, db_k = sums[k]
+            function(x.ctypes.data + lo * x.strides[0], w.ctypes.data, b.ctypes.data,
+                     dy.ctypes.data + lo * dy.strides[0], dx.ctypes.data + lo * dx.strides[0],
+                     dw_k.ctypes.data, db_k.ctypes.data, hi - lo, self._scratch_for("grad"),
+                     self._plan.address)
+
+        futures = [_pool().submit(run, k) for k in range(1, len(chunks))]
+        run(0)
+        for f in futures:
+            f.result()
+        # NOTE: per-thread partial sums are added in chunk order: a fixed order.
+        dw, db = sums[0]
+        for dw_k, db_k in sums[1:]:
+            dw += dw_k
+            db += db_k
+        return Gradients(dx[0] if single else dx, dw, db)
+
+    def _gradient_function(self):
+        with self._grad_lock:
+            if self._grad is None:
+                jitted = self._make_grad()
+                self._grad = (jitted, _BACKWARD_ABI(jitted.address(grad.BACKWARD)))
+        return self._grad[1]
+
+    def _scratch_for(self, kind: str) -> int:
+        """This thread's 64-byte aligned scratch for `kind` ("tile" or "grad"), kept between calls."""
+        address = getattr(self._scratch, kind, None)
+        if address is None:
+            if kind == "tile":
+                size = self.n_neurons * self._lanes
+            else:
+                size = grad.scratch_size(self.dtype.name, self.n_neurons, self.n_weights,
+                                         self._plan.n_seed_rows)
+            raw = np.empty(size * self.dtype.itemsize + TILE_ALIGN, dtype=np.uint8)
             offset = (-raw.ctypes.data) % TILE_ALIGN
-            self._scratch.buffer = raw
-            self._scratch.address = tile_address = raw.ctypes.data + offset
-        return tile_address
+            setattr(self._scratch, kind + "_buffer", raw)
+            address = raw.ctypes.data + offset
+            setattr(self._scratch, kind, address)
+        return address
 
     # -- argument checks (SPEC §4): before every native call --
     def _samples(self, x):
@@ -178,6 +276,13 @@ class CompiledNet:
         if x.ndim == 2 and x.shape[1] == n_in:
             return x, False
         raise ValueError(f"x has shape {x.shape}; expected ({n_in},) or (batch, {n_in})")
+
+    def _cotangent(self, dy, batch, single):
+        dy = _real_array(dy, "dy", self.dtype)
+        expected = (self.n_outputs,) if single else (batch, self.n_outputs)
+        if dy.shape != expected:
+            raise ValueError(f"dy has shape {dy.shape}; expected {expected}, shaped like forward's y")
+        return dy.reshape(batch, self.n_outputs)
 
     def _parameters(self, w, b):
         if w is None:
@@ -205,6 +310,43 @@ def _real_array(value, name: str, dtype: np.dtype) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _loss(kind: str, y: np.ndarray, target, single: bool):
+    """(loss summed over the batch, dL/dy) for "mse" or "xent" (SPEC §4), in float64."""
+    y = y.astype(np.float64)
+    if kind == "mse":
+        t = _real_array(target, "target", np.float64)
+        t = _target_shape(t, y, single)
+        diff = y - t
+        return 0.5 * float(np.sum(diff * diff)), diff
+    if kind != "xent":
+        raise ValueError(f"loss={kind!r}; expected 'mse' or 'xent'")
+    raw = np.asarray(target)
+    if raw.dtype.kind in "biu" and raw.dtype.kind != "b":
+        classes = raw.reshape(1) if single and raw.ndim == 0 else raw
+        if classes.shape != (len(y),):
+            expected = "a 0-d class index" if single else f"({len(y)},) class indices"
+            raise ValueError(f"target has shape {raw.shape}; expected {expected} or one-hot {y.shape}")
+        if len(classes) and (classes.min() < 0 or classes.max() >= y.shape[1]):
+            raise ValueError(f"target class out of range 0..{y.shape[1] - 1}")
+        t = np.zeros_like(y)
+        t[np.arange(len(y)), classes] = 1.0
+    else:
+        t = _target_shape(_real_array(raw, "target", np.float64), y, single)
+    # NOTE: log-sum-exp after subtracting the row maximum: no overflow even
+    # for logits of +-1e4, and softmax = exp(y - lse) never divides by 0.
+    top = y.max(axis=1, keepdims=True) if y.shape[1] else np.zeros((len(y), 1))
+    lse = top + np.log(np.sum(np.exp(y - top), axis=1, keepdims=True))
+    value = float(np.sum(t * (lse - y)))
+    return value, np.exp(y - lse) * t.sum(axis=1, keepdims=True) - t
+
+
+def _target_shape(t, y, single):
+    expected = y.shape[1:] if single else y.shape
+    if t.shape != expected:
+        raise ValueError(f"target has shape {t.shape}; expected {expected}, shaped like y")
+    return t.reshape(y.shape)
 
 
 def _split(batch: int, lanes: int, threads: int, work_per_sample: int):

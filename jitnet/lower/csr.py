@@ -16,15 +16,24 @@ in-edge in canonical order (SPEC §1).
 
 from llvmlite import ir
 
-from . import tile
+from . import grad, tile
 from .tile import I32, I64, PTR, TileContext, counted_loop
-from .vmath import emit_f
+from .vmath import emit_df, emit_f
 
 
 def lower_csr(codes, dtype: str) -> str:
     """The CSR forward module (IR text) for a net whose non-input neurons use the activation `codes`."""
     module = ir.Module(name="jitnet_csr")
     tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, sorted(set(int(c) for c in codes))))
+    return str(module)
+
+
+def lower_csr_backward(codes, dtype: str) -> str:
+    """The CSR backward (VJP) module as IR text; see `grad.py` for the ABI."""
+    module = ir.Module(name="jitnet_csr_grad")
+    codes = sorted(set(int(c) for c in codes))
+    grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
+                           lambda ctx: _emit_reverse(ctx, codes))
     return str(module)
 
 
@@ -93,7 +102,7 @@ def _emit_neurons(ctx, arrays, accs, code, positions):
                 _emit_edge(ctx, arrays, acc, bld.add(begin, k))
     for acc, j in zip(accs, neurons):
         z = bld.load(acc, typ=ctx.vector, name="z")
-        ctx.store_row(emit_f(bld, code, z), j)
+        ctx.store_neuron(z, emit_f(bld, code, z), j)
 
 
 def _emit_edge(ctx, arrays, acc, e):
@@ -102,6 +111,64 @@ def _emit_edge(ctx, arrays, acc, e):
     weight = ctx.splat(ctx.load_scalar(ctx.w, e, "w"))
     z = bld.load(acc, typ=ctx.vector)
     bld.store(ctx.fma(ctx.load_row(i, "n_i"), weight, z), acc)
+
+
+def _emit_reverse(ctx: grad.GradContext, codes):
+    """Segments in reverse (a segment's neurons are independent), then the inputs."""
+    bld = ctx.builder
+    acc = _entry_alloca(bld, ctx.vector, "dn")
+    order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
+    segs = ctx.plan_slot(tile.PLAN_SEGS, PTR, "segs")
+    n_segs = ctx.plan_slot(tile.PLAN_N_SEGS, I64, "n_segs")
+    with counted_loop(bld, I64(0), n_segs, "rseg") as r:
+        s = bld.sub(bld.sub(n_segs, I64(1)), r)
+        start = _load_i64(bld, segs, bld.mul(s, I64(3)), "seg_start")
+        stop = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(1)), "seg_stop")
+        code = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(2)), "seg_code")
+        done = bld.append_basic_block("rseg.done")
+        switch = bld.switch(code, done)
+        for c in codes:
+            block = bld.append_basic_block(f"dact{c:02x}")
+            switch.add_case(I64(c), block)
+            bld.position_at_end(block)
+            with counted_loop(bld, start, stop, f"rneuron{c:02x}") as p:
+                _emit_reverse_neuron(ctx, acc, c, bld.sext(_load_i32(bld, order, p), I64))
+            bld.branch(done)
+        bld.position_at_end(done)
+    inputs = ctx.plan_slot(tile.PLAN_INPUTS, PTR, "inputs")
+    n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
+    with counted_loop(bld, I64(0), n_in, "rinput") as k:
+        _emit_reverse_neuron(ctx, acc, None, tile.index_at(ctx, inputs, k))
+
+
+def _emit_reverse_neuron(ctx: grad.GradContext, acc, code, i):
+    """Dn_i from its seed over its out-edges in ascending j, dw of those edges, then Dz_i and db_i.
+
+    `code` None marks an input: its Dn is dx and stays in its z row.
+    """
+    bld = ctx.builder
+    out_ptr = ctx.plan_slot(tile.PLAN_OUT_PTR, PTR)
+    out_dst = ctx.plan_slot(tile.PLAN_OUT_DST, PTR)
+    out_edge = ctx.plan_slot(tile.PLAN_OUT_EDGE, PTR)
+    bld.store(ctx.seed_or_zero(i), acc)
+    n_i = ctx.load_row(i, "n_i")
+    begin = _load_i64(bld, out_ptr, i, "o_begin")
+    end = _load_i64(bld, out_ptr, bld.add(i, I64(1)), "o_end")
+    with counted_loop(bld, begin, end, "out_edge") as e:
+        j = bld.sext(_load_i32(bld, out_dst, e), I64, name="j")
+        edge = bld.sext(_load_i32(bld, out_edge, e), I64, name="edge")
+        dz_j = ctx.load_row(j, "dz_j", base=ctx.ztile)
+        weight = ctx.splat(ctx.load_scalar(ctx.w, edge, "w"))
+        # NOTE: SPEC §1 reverse order: Dn_i = fma(w_ij, Dz_j, Dn_i), ascending j.
+        bld.store(ctx.fma(weight, dz_j, bld.load(acc, typ=ctx.vector)), acc)
+        ctx.accumulate_product(edge, n_i, dz_j)
+    dn = bld.load(acc, typ=ctx.vector, name="dn_i")
+    if code is None:
+        ctx.store_row(dn, i, base=ctx.ztile)
+        return
+    dz = bld.fmul(dn, emit_df(bld, code, ctx.load_row(i, "z_i", base=ctx.ztile)), name="dz_i")
+    ctx.store_row(dz, i, base=ctx.ztile)
+    ctx.accumulate_sum(i, dz)
 
 
 def _entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str):

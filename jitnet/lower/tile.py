@@ -25,7 +25,10 @@ PTR = ir.PointerType()
 # Slots of the plan array (see module docstring); runtime.py fills them.
 PLAN_IN_PTR, PLAN_IN_SRC, PLAN_ORDER, PLAN_SEGS, PLAN_N_SEGS = 0, 1, 2, 3, 4
 PLAN_INPUTS, PLAN_N_INPUTS, PLAN_OUTPUTS, PLAN_N_OUTPUTS = 5, 6, 7, 8
-PLAN_SLOTS = 9
+# The backward pass also reads these (see grad.py).
+PLAN_N_NEURONS, PLAN_N_WEIGHTS, PLAN_OUT_PTR, PLAN_OUT_DST, PLAN_OUT_EDGE = 9, 10, 11, 12, 13
+PLAN_SEED_ROW, PLAN_N_SEED_ROWS, PLAN_SEED_OF_OUTPUT = 14, 15, 16
+PLAN_SLOTS = 17
 
 FORWARD = "jitnet_forward"
 
@@ -52,23 +55,31 @@ class TileContext:
     b: ir.Value
     tile: ir.Value
     plan: ir.Value
+    ztile: ir.Value = None   # where the backward pass keeps pre-activations; None in forward
+
 
     @property
     def align(self) -> int:
         """Alignment of a scalar in a user's numpy buffer."""
         return 4 if self.dtype == "float32" else 8
 
-    def row(self, j: ir.Value, name: str = "") -> ir.Value:
-        """Pointer to neuron j's row of the tile (j an i64)."""
+    def row(self, j: ir.Value, base: ir.Value = None) -> ir.Value:
+        """Pointer to neuron j's row (j an i64) of the tile, or of another N x lanes section."""
         bld = self.builder
-        return bld.gep(self.tile, [bld.mul(j, I64(self.lanes))], inbounds=True,
-                       source_etype=self.scalar, name=name)
+        return bld.gep(self.tile if base is None else base, [bld.mul(j, I64(self.lanes))],
+                       inbounds=True, source_etype=self.scalar)
 
-    def load_row(self, j: ir.Value, name: str = "") -> ir.Value:
-        return self.builder.load(self.row(j), name=name, align=TILE_ALIGN, typ=self.vector)
+    def load_row(self, j: ir.Value, name: str = "", base: ir.Value = None) -> ir.Value:
+        return self.builder.load(self.row(j, base), name=name, align=TILE_ALIGN, typ=self.vector)
 
-    def store_row(self, value: ir.Value, j: ir.Value):
-        self.builder.store(value, self.row(j), align=TILE_ALIGN)
+    def store_row(self, value: ir.Value, j: ir.Value, base: ir.Value = None):
+        self.builder.store(value, self.row(j, base), align=TILE_ALIGN)
+
+    def store_neuron(self, z: ir.Value, n: ir.Value, j: ir.Value):
+        """Store n_j, and z_j too when the backward pass needs it."""
+        self.store_row(n, j)
+        if self.ztile is not None:
+            self.store_row(z, j, self.ztile)
 
     def splat(self, scalar_value: ir.Value, name: str = "") -> ir.Value:
         """The scalar in every lane (one insertelement + a zero-mask shufflevector)."""
@@ -155,19 +166,21 @@ def forward_function(module: ir.Module, dtype: str, emit_body) -> ir.Function:
     n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
     with counted_loop(bld, I64(0), n_tiles, "tile") as t:
         first = bld.mul(t, I64(lanes), name="first")
-        count = _min(bld, bld.sub(batch, first), I64(lanes), "count")
-        _load_inputs(ctx, x, first, count)
+        count = min_i64(bld, bld.sub(batch, first), I64(lanes), "count")
+        load_inputs(ctx, x, first, count)
         emit_body(ctx)
-        _store_outputs(ctx, y, first, count)
+        outputs = ctx.plan_slot(PLAN_OUTPUTS, PTR, "outputs")
+        n_out = ctx.plan_slot(PLAN_N_OUTPUTS, I64, "n_outputs")
+        transpose_out(ctx, y, outputs, n_out, first, count)
     bld.ret_void()
     return fn
 
 
-def _min(bld, a, b, name):
+def min_i64(bld, a, b, name):
     return bld.select(bld.icmp_signed("<", a, b), a, b, name=name)
 
 
-def _load_inputs(ctx: TileContext, x, first, count):
+def load_inputs(ctx: TileContext, x, first, count):
     """tile[inputs[k]][l] = x[first + l][k]; lanes past `count` get 0 so they stay finite.
 
     NOTE: a full tile gathers each input's column of L samples into one vector
@@ -188,17 +201,17 @@ def _load_inputs(ctx: TileContext, x, first, count):
                                  source_etype=ctx.scalar)
                     vector = bld.insert_element(vector, bld.load(at, align=ctx.align, typ=ctx.scalar),
                                                 I32(lane))
-                ctx.store_row(vector, _index(ctx, inputs, k))
+                ctx.store_row(vector, index_at(ctx, inputs, k))
         with partial:
             with counted_loop(bld, I64(0), count, "in_lane") as lane:
                 base = bld.mul(bld.add(first, lane), n_in)
                 with counted_loop(bld, I64(0), n_in, "in") as k:
                     at = bld.gep(x, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar)
                     value = bld.load(at, align=ctx.align, typ=ctx.scalar)
-                    _store_cell(ctx, value, _index(ctx, inputs, k), lane)
+                    _store_cell(ctx, value, index_at(ctx, inputs, k), lane)
             with counted_loop(bld, count, I64(ctx.lanes), "pad_lane") as lane:
                 with counted_loop(bld, I64(0), n_in, "pad") as k:
-                    _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), _index(ctx, inputs, k), lane)
+                    _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), index_at(ctx, inputs, k), lane)
 
 
 def _store_cell(ctx: TileContext, value, row, lane):
@@ -208,24 +221,22 @@ def _store_cell(ctx: TileContext, value, row, lane):
               align=ctx.align)
 
 
-def _index(ctx: TileContext, base, k) -> ir.Value:
+def index_at(ctx: TileContext, base, k) -> ir.Value:
     """base[k] of an int32 index array, widened to i64."""
     bld = ctx.builder
     raw = bld.load(bld.gep(base, [k], inbounds=True, source_etype=I32), align=4, typ=I32)
     return bld.sext(raw, I64)
 
 
-def _store_outputs(ctx: TileContext, y, first, count):
-    """y[first + l][k] = tile[outputs[k]][l] for the lanes inside the batch."""
+def transpose_out(ctx: TileContext, dest, rows, n_rows, first, count, base=None):
+    """dest[first + l][k] = section[rows[k]][l] for the lanes inside the batch."""
     bld = ctx.builder
-    outputs = ctx.plan_slot(PLAN_OUTPUTS, PTR, "outputs")
-    n_out = ctx.plan_slot(PLAN_N_OUTPUTS, I64, "n_outputs")
+    section = ctx.tile if base is None else base
     with counted_loop(bld, I64(0), count, "out_lane") as lane:
-        base = bld.mul(bld.add(first, lane), n_out)
-        with counted_loop(bld, I64(0), n_out, "out") as k:
-            row = _index(ctx, outputs, k)
-            src = bld.add(bld.mul(row, I64(ctx.lanes)), lane)
-            value = bld.load(bld.gep(ctx.tile, [src], inbounds=True, source_etype=ctx.scalar),
+        start = bld.mul(bld.add(first, lane), n_rows)
+        with counted_loop(bld, I64(0), n_rows, "out") as k:
+            cell = bld.add(bld.mul(index_at(ctx, rows, k), I64(ctx.lanes)), lane)
+            value = bld.load(bld.gep(section, [cell], inbounds=True, source_etype=ctx.scalar),
                              align=ctx.align, typ=ctx.scalar)
-            bld.store(value, bld.gep(y, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar),
-                      align=ctx.align)
+            bld.store(value, bld.gep(dest, [bld.add(start, k)], inbounds=True,
+                                     source_etype=ctx.scalar), align=ctx.align)

@@ -1,0 +1,186 @@
+"""The reverse-mode skeleton every tier shares: (forward body, reverse body) -> the backward ir.Function.
+
+    void jitnet_backward(T* x, T* w, T* b, T* dy, T* dx, T* dw, T* db,
+                         i64 batch, T* scratch, ptr plan)
+
+computes the VJP (SPEC §1, §4): per tile of the batch it runs the tier's
+forward body keeping every pre-activation z, seeds Dn with dy at the outputs,
+then the tier's reverse body walks the schedule backwards:
+`Dn_i = fma(w_ij, Dz_j, Dn_i)` over i's out-edges in ascending j, then
+`Dz_i = Dn_i * f_i'(z_i)`. `dx` is Dn at the inputs, bit for bit the same in
+every tier, batch split and thread count.
+
+`dw` and `db` are sums over the batch. Summing each edge's lanes once per
+tile would cost a horizontal reduction per edge per tile; instead each edge
+keeps a partial sum of PARTIAL lanes in scratch (`dw_ij` += n_i * Dz_j folded
+from the tile's lanes with FMAs in a fixed order), reduced once at the end of
+the call. The order is fixed, so the sums are bit-identical for the same
+batch and split.
+
+Scratch layout (elements of T), N neurons, W edges, S seed rows, L lanes:
+n [N x L] | z, then Dz [N x L] | seeds [S x L] | dw partials [W x P] | db partials [N x P]
+(for an input neuron the z/Dz row holds Dn_i, i.e. dx).
+"""
+
+from llvmlite import ir
+
+from . import tile
+from .tile import I32, I64, PTR, TileContext, counted_loop
+
+BACKWARD = "jitnet_backward"
+
+
+def partial_lanes(dtype: str) -> int:
+    """Lanes kept per edge for the dw and db sums: one 256-bit register."""
+    return 8 if dtype == "float32" else 4
+
+
+def scratch_size(dtype: str, n_neurons: int, n_weights: int, n_seed_rows: int) -> int:
+    """Elements of scratch the backward function needs."""
+    lanes, part = tile.LANES[dtype], partial_lanes(dtype)
+    return (2 * n_neurons + n_seed_rows) * lanes + (n_weights + n_neurons) * part
+
+
+class GradContext(TileContext):
+    """A TileContext plus the backward pass's sections of scratch."""
+
+    def attach(self, seeds, dw_part, db_part):
+        self.seeds, self.dw_part, self.db_part = seeds, dw_part, db_part
+        self.part_vector = ir.VectorType(self.scalar, partial_lanes(self.dtype))
+        return self
+
+    def chunk(self, value: ir.Value, k: int) -> ir.Value:
+        """Lanes [k*P, (k+1)*P) of a tile vector."""
+        part = self.part_vector.count
+        mask = ir.Constant(ir.VectorType(I32, part), list(range(k * part, (k + 1) * part)))
+        return self.builder.shuffle_vector(value, value, mask)
+
+    def part_ptr(self, base: ir.Value, index: ir.Value) -> ir.Value:
+        bld = self.builder
+        return bld.gep(base, [bld.mul(index, I64(self.part_vector.count))], inbounds=True,
+                       source_etype=self.scalar)
+
+    def accumulate_product(self, e: ir.Value, n_i: ir.Value, dz_j: ir.Value):
+        """dw partial[e] += n_i * Dz_j, folded lane chunk by lane chunk with FMAs."""
+        bld = self.builder
+        ptr = self.part_ptr(self.dw_part, e)
+        acc = bld.load(ptr, align=32, typ=self.part_vector)
+        fma = tile.vector_intrinsic(bld.module, "llvm.fma", self.part_vector, 3)
+        for k in range(self.lanes // self.part_vector.count):
+            acc = bld.call(fma, [self.chunk(n_i, k), self.chunk(dz_j, k), acc])
+        bld.store(acc, ptr, align=32)
+
+    def accumulate_sum(self, j: ir.Value, dz_j: ir.Value):
+        """db partial[j] += Dz_j, folded lane chunk by lane chunk."""
+        bld = self.builder
+        ptr = self.part_ptr(self.db_part, j)
+        acc = bld.load(ptr, align=32, typ=self.part_vector)
+        for k in range(self.lanes // self.part_vector.count):
+            acc = bld.fadd(acc, self.chunk(dz_j, k))
+        bld.store(acc, ptr, align=32)
+
+    def seed_or_zero(self, i: ir.Value) -> ir.Value:
+        """Dn_i's start: its seed row (dy) when i is read out, else 0."""
+        bld = self.builder
+        seed_row = self.plan_slot(tile.PLAN_SEED_ROW, PTR)
+        row = tile.index_at(self, seed_row, i)
+        has = bld.icmp_signed(">=", row, I64(0))
+        safe = bld.select(has, row, I64(0))
+        seed = self.load_row(safe, base=self.seeds)
+        return bld.select(has, seed, ir.Constant(self.vector, None))
+
+
+def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse) -> ir.Function:
+    """Define `jitnet_backward` in `module` from a tier's forward and reverse body emitters."""
+    scalar = tile.scalar_type(dtype)
+    lanes = tile.LANES[dtype]
+    names = ("x", "w", "b", "dy", "dx", "dw", "db", "batch", "scratch", "plan")
+    fnty = ir.FunctionType(ir.VoidType(), [PTR] * 7 + [I64, PTR, PTR])
+    fn = ir.Function(module, fnty, name=BACKWARD)
+    for arg, name in zip(fn.args, names):
+        arg.name = name
+        if name != "batch":
+            arg.add_attribute("noalias")
+    x, w, b, dy, dx, dw, db, batch, scratch, plan = fn.args
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    ctx = GradContext(bld, dtype, lanes, scalar, ir.VectorType(scalar, lanes), w, b, scratch, plan)
+    n_neurons = ctx.plan_slot(tile.PLAN_N_NEURONS, I64, "n_neurons")
+    n_weights = ctx.plan_slot(tile.PLAN_N_WEIGHTS, I64, "n_weights")
+    n_seeds = ctx.plan_slot(tile.PLAN_N_SEED_ROWS, I64, "n_seed_rows")
+    ctx.ztile = ctx.row(n_neurons)
+    seeds = ctx.row(bld.mul(n_neurons, I64(2)))
+    dw_part = ctx.row(n_seeds, base=seeds)
+    db_part = bld.gep(dw_part, [bld.mul(n_weights, I64(partial_lanes(dtype)))], inbounds=True,
+                      source_etype=scalar)
+    ctx.attach(seeds, dw_part, db_part)
+    _zero(ctx, dw_part, bld.mul(bld.add(n_weights, n_neurons), I64(partial_lanes(dtype))))
+
+    n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
+    with counted_loop(bld, I64(0), n_tiles, "tile") as t:
+        first = bld.mul(t, I64(lanes), name="first")
+        count = tile.min_i64(bld, bld.sub(batch, first), I64(lanes), "count")
+        tile.load_inputs(ctx, x, first, count)
+        emit_forward(ctx)
+        _clear_padding(ctx, n_neurons, count)
+        _load_seeds(ctx, dy, first, count, n_seeds)
+        emit_reverse(ctx)
+        inputs = ctx.plan_slot(tile.PLAN_INPUTS, PTR, "inputs")
+        n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
+        tile.transpose_out(ctx, dx, inputs, n_in, first, count, base=ctx.ztile)
+    _reduce(ctx, dw_part, dw, n_weights)
+    _reduce(ctx, db_part, db, n_neurons)
+    bld.ret_void()
+    return fn
+
+
+def _zero(ctx: TileContext, base, count):
+    bld = ctx.builder
+    with counted_loop(bld, I64(0), count, "zero") as k:
+        bld.store(ir.Constant(ctx.scalar, 0.0),
+                  bld.gep(base, [k], inbounds=True, source_etype=ctx.scalar), align=ctx.align)
+
+
+def _clear_padding(ctx: TileContext, n_neurons, count):
+    """Zero n and z in the lanes past the batch, so they add exactly 0 to dw and db.
+
+    NOTE: padding lanes carry x = 0 and dy = 0, but their n or z could still
+    overflow for extreme weights, and 0 * inf would poison the sums.
+    """
+    bld = ctx.builder
+    with bld.if_then(bld.icmp_signed("<", count, I64(ctx.lanes))):
+        with counted_loop(bld, I64(0), n_neurons, "pad_row") as j:
+            with counted_loop(bld, count, I64(ctx.lanes), "pad_lane") as lane:
+                cell = bld.add(bld.mul(j, I64(ctx.lanes)), lane)
+                for section in (ctx.tile, ctx.ztile):
+                    bld.store(ir.Constant(ctx.scalar, 0.0),
+                              bld.gep(section, [cell], inbounds=True, source_etype=ctx.scalar),
+                              align=ctx.align)
+
+
+def _load_seeds(ctx: GradContext, dy, first, count, n_seeds):
+    """seeds[seed_of_output[k]][l] += dy[first + l][k]: a neuron read out twice gets both."""
+    bld = ctx.builder
+    _zero(ctx, ctx.seeds, bld.mul(n_seeds, I64(ctx.lanes)))
+    seed_of = ctx.plan_slot(tile.PLAN_SEED_OF_OUTPUT, PTR, "seed_of_output")
+    n_out = ctx.plan_slot(tile.PLAN_N_OUTPUTS, I64, "n_outputs")
+    with counted_loop(bld, I64(0), count, "seed_lane") as lane:
+        start = bld.mul(bld.add(first, lane), n_out)
+        with counted_loop(bld, I64(0), n_out, "seed") as k:
+            value = bld.load(bld.gep(dy, [bld.add(start, k)], inbounds=True, source_etype=ctx.scalar),
+                             align=ctx.align, typ=ctx.scalar)
+            cell = bld.add(bld.mul(tile.index_at(ctx, seed_of, k), I64(ctx.lanes)), lane)
+            ptr = bld.gep(ctx.seeds, [cell], inbounds=True, source_etype=ctx.scalar)
+            old = bld.load(ptr, align=ctx.align, typ=ctx.scalar)
+            bld.store(bld.fadd(old, value), ptr, align=ctx.align)
+
+
+def _reduce(ctx: GradContext, partials, out, count):
+    """out[e] = the sum of partials[e][0..P) in ascending lane order."""
+    bld = ctx.builder
+    part = ctx.part_vector.count
+    with counted_loop(bld, I64(0), count, "reduce") as e:
+        vector = bld.load(ctx.part_ptr(partials, e), align=32, typ=ctx.part_vector)
+        total = bld.extract_element(vector, I32(0))
+        for k in range(1, part):
+            total = bld.fadd(total, bld.extract_element(vector, I32(k)))
+        bld.store(total, bld.gep(out, [e], inbounds=True, source_etype=ctx.scalar), align=ctx.align)
