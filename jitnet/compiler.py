@@ -6,7 +6,7 @@ import numpy as np
 
 from .jit import Jitted
 from .lower.csr import lower_csr, lower_csr_backward
-from .lower.ssa import SSA_MAX_EDGES, lower_ssa
+from .lower.ssa import SSA_MAX_EDGES, lower_ssa, lower_ssa_backward
 from .net import Net, as_index_list
 from .runtime import CompiledNet
 
@@ -46,6 +46,9 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
         jitted = Jitted(lower_csr(codes, dtype), codegen_opt=3, optimize=True, use_cache=cache)
 
     def make_grad() -> Jitted:
+        if chosen == "ssa":
+            return Jitted(lower_ssa_backward(net, dtype, picked), codegen_opt=0, optimize=False,
+                          use_cache=cache)
         return Jitted(lower_csr_backward(codes, dtype), codegen_opt=3, optimize=True, use_cache=cache)
 
     n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")

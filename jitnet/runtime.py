@@ -57,11 +57,9 @@ class Plan:
         self.out_ptr = np.ascontiguousarray(net.out_ptr, dtype=np.int64)
         self.out_dst = net.out_dst.astype(np.int32)
         self.out_edge = net.out_edge.astype(np.int32)
-        unique = np.unique(outputs)
-        self.seed_row = np.full(net.n_neurons, -1, dtype=np.int32)
-        self.seed_row[unique] = np.arange(len(unique))
+        self.seed_row = grad.seed_rows(outputs, net.n_neurons)
         self.seed_of_output = self.seed_row[outputs].astype(np.int32)
-        self.n_seed_rows = len(unique)
+        self.n_seed_rows = int(self.seed_row.max(initial=-1)) + 1
         self.slots = np.zeros(tile.PLAN_SLOTS, dtype=np.uint64)
         self.slots[tile.PLAN_IN_PTR] = self.in_ptr.ctypes.data
         self.slots[tile.PLAN_IN_SRC] = self.in_src.ctypes.data

@@ -22,6 +22,7 @@ n [N x L] | z, then Dz [N x L] | seeds [S x L] | dw partials [W x P] | db partia
 (for an input neuron the z/Dz row holds Dn_i, i.e. dx).
 """
 
+import numpy as np
 from llvmlite import ir
 
 from . import tile
@@ -39,6 +40,17 @@ def scratch_size(dtype: str, n_neurons: int, n_weights: int, n_seed_rows: int) -
     """Elements of scratch the backward function needs."""
     lanes, part = tile.LANES[dtype], partial_lanes(dtype)
     return (2 * n_neurons + n_seed_rows) * lanes + (n_weights + n_neurons) * part
+
+
+def seed_rows(outputs, n_neurons: int) -> np.ndarray:
+    """Each neuron's row in the seed section (-1 when not read out), by ascending neuron.
+
+    A neuron read out twice has one row, and both of its dy columns add into it.
+    """
+    unique = np.unique(np.asarray(outputs, dtype=np.int64))
+    rows = np.full(n_neurons, -1, dtype=np.int32)
+    rows[unique] = np.arange(len(unique), dtype=np.int32)
+    return rows
 
 
 class GradContext(TileContext):

@@ -1,0 +1,160 @@
+"""The compiled VJP and losses against the float64 reference, finite differences and each other."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from jitnet import reference
+from jitnet.compiler import compile
+from jitnet.net import Net
+from strategies import dags
+
+# NOTE: step jumps, so a finite difference across its threshold is meaningless;
+# its zero derivative is still checked against the reference.
+NO_JUMP = tuple(c for c in range(16) if c != 8)
+SMOOTH = tuple(c for c in range(16) if c not in (3, 7, 8, 13))
+
+
+def _values(net, batch, dtype, seed, n_outputs):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, net.n_inputs)).astype(dtype)
+    w = (rng.uniform(-1, 1, net.n_weights) / np.sqrt(net.fan_in[net.edges[:, 1]])).astype(dtype)
+    b = rng.normal(scale=0.5, size=net.n_neurons).astype(dtype)
+    dy = rng.normal(size=(batch, n_outputs)).astype(dtype)
+    return x, w, b, dy
+
+
+def _check_against_reference(net, cn, x, w, b, dy, rtol):
+    got = cn.backward(x, w, b, dy)
+    want = reference.vjp(net, x.astype(float), w.astype(float), b.astype(float), dy.astype(float),
+                         outputs=cn.outputs)
+    for name, g, r in zip(("dx", "dw", "db"), got, want):
+        assert g.dtype == cn.dtype and g.shape == r.shape, name
+        scale = 1.0 + np.abs(r).max(initial=0.0)
+        np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+@settings(max_examples=25, deadline=None)
+@given(net=dags(), seed=st.integers(0, 1000), batch=st.sampled_from([1, 15, 17, 40]))
+def test_float64_matches_reference(net, seed, batch):
+    cn = compile(net, dtype="float64", strategy="csr", cache=False)
+    _check_against_reference(net, cn, *_values(net, batch, np.float64, seed, cn.n_outputs), 1e-11)
+
+
+@settings(max_examples=15, deadline=None)
+@given(net=dags(codes=NO_JUMP), seed=st.integers(0, 1000), batch=st.sampled_from([1, 33]))
+def test_float32_matches_reference(net, seed, batch):
+    cn = compile(net, dtype="float32", strategy="csr", cache=False)
+    _check_against_reference(net, cn, *_values(net, batch, np.float32, seed, cn.n_outputs), 1e-4)
+
+
+@settings(max_examples=20, deadline=None)
+@given(net=dags(codes=SMOOTH), seed=st.integers(0, 1000))
+def test_central_finite_differences(net, seed):
+    cn = compile(net, dtype="float64", cache=False)
+    x, w, b, dy = _values(net, 3, np.float64, seed, cn.n_outputs)
+    rng = np.random.default_rng(seed + 1)
+    tx, tw, tb = rng.normal(size=x.shape), rng.normal(size=w.shape), rng.normal(size=b.shape)
+    tb[net.inputs] = 0.0
+    h = 1e-6
+
+    def loss(s):
+        return float(np.sum(dy * cn.forward(x + s * tx, w + s * tw, b + s * tb)))
+
+    numeric = (loss(h) - loss(-h)) / (2 * h)
+    dx, dw, db = cn.backward(x, w, b, dy)
+    analytic = np.sum(dx * tx) + dw @ tw + db @ tb
+    assert abs(numeric - analytic) <= 1e-5 * (1.0 + abs(analytic))
+
+
+@settings(max_examples=10, deadline=None)
+@given(net=dags(max_neurons=16), seed=st.integers(0, 1000), dtype=st.sampled_from(["float32", "float64"]))
+def test_tiers_are_bit_identical(net, seed, dtype):
+    outputs = list(net.outputs) + [int(net.inputs[0]), int(net.outputs[0])]
+    tiers = [compile(net, dtype=dtype, strategy=s, outputs=outputs, cache=False) for s in ("csr", "ssa")]
+    x, w, b, dy = _values(net, 37, dtype, seed, len(outputs))
+    a, s = (cn.backward(x, w, b, dy) for cn in tiers)
+    for name, u, v in zip(("dx", "dw", "db"), a, s):
+        assert u.tobytes() == v.tobytes(), name
+
+
+def test_threads_and_batch_splits():
+    net = Net(300, [(i, j) for j in range(30, 300) for i in range(j - 30, j, 4)], activations="tanh")
+    x, w, b, dy = _values(net, 4000, np.float32, 3, net.n_outputs)
+    one = compile(net, threads=1, cache=False).backward(x, w, b, dy)
+    three = compile(net, threads=3, cache=False)
+    first, again = three.backward(x, w, b, dy), three.backward(x, w, b, dy)
+    assert first.dx.tobytes() == one.dx.tobytes()
+    assert first.dw.tobytes() == again.dw.tobytes() and first.db.tobytes() == again.db.tobytes()
+    np.testing.assert_allclose(first.dw, one.dw, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(first.db, one.db, rtol=1e-4, atol=1e-3)
+    halves = [compile(net, threads=1, cache=False).backward(x[k:k + 2000], w, b, dy[k:k + 2000])
+              for k in (0, 2000)]
+    assert np.concatenate([h.dx for h in halves]).tobytes() == one.dx.tobytes()
+
+
+def test_shapes_batch_zero_and_named_fields():
+    net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 2, 0, 1])
+    cn = compile(net, dtype="float64", cache=False)
+    w, b = cn.init(seed=0)
+    g = cn.backward(np.ones(3), w, b, np.ones(1))
+    assert g._fields == ("dx", "dw", "db") and g.dx.shape == (3,)
+    assert g.dw.shape == (4,) and g.db.shape == (5,) and g.db[[0, 1, 3]].tolist() == [0, 0, 0]
+    empty = cn.backward(np.zeros((0, 3)), w, b, np.zeros((0, 1)))
+    assert empty.dx.shape == (0, 3) and not empty.dw.any() and not empty.db.any()
+    with pytest.raises(ValueError, match=r"\(2, 1\)"):
+        cn.backward(np.ones((2, 3)), w, b, np.ones((3, 1)))
+    with pytest.raises(TypeError):
+        cn.backward(np.ones(3), w, b)
+
+
+def _loss_reference(net, x, w, b, target, kind):
+    y = reference.forward(net, x, w, b).y
+    if kind == "mse":
+        dy = y - target
+        return 0.5 * np.sum(dy ** 2), dy
+    t = np.eye(y.shape[1])[target] if np.asarray(target).dtype.kind in "iu" else target
+    top = y.max(axis=1, keepdims=True)
+    lse = top + np.log(np.exp(y - top).sum(axis=1, keepdims=True))
+    return float(np.sum(t * (lse - y))), np.exp(y - lse) - t
+
+
+@pytest.mark.parametrize("kind", ["mse", "xent"])
+def test_loss_and_grad(kind):
+    net = Net(7, [(i, j) for j in (3, 4) for i in range(3)] + [(i, j) for j in (5, 6) for i in (3, 4)],
+              activations=[0, 0, 0, 2, 2, 0, 0])
+    cn = compile(net, dtype="float64", cache=False)
+    rng = np.random.default_rng(5)
+    x, (w, b) = rng.normal(size=(9, 3)), cn.init(seed=5)
+    target = rng.integers(0, 2, 9) if kind == "xent" else rng.normal(size=(9, 2))
+    loss, dw, db = cn.loss_and_grad(x, w, b, target, loss=kind)
+    want, dy = _loss_reference(net, x, w, b, target, kind)
+    _, rw, rb = reference.vjp(net, x, w, b, dy)
+    assert isinstance(loss, float) and loss == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(dw, rw, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, rb, rtol=1e-10, atol=1e-12)
+    if kind == "xent":
+        one_hot = cn.loss_and_grad(x, w, b, np.eye(2)[target], loss="xent")
+        assert one_hot[0] == pytest.approx(loss, rel=1e-12)
+        single = cn.loss_and_grad(x[0], w, b, np.int64(target[0]), loss="xent")
+        assert single[0] == pytest.approx(_loss_reference(net, x[:1], w, b, target[:1], kind)[0])
+
+
+def test_xent_is_stable_for_extreme_logits():
+    net = Net(4, [(0, 2), (1, 3)])
+    cn = compile(net, dtype="float32", cache=False)
+    x = np.array([[1e4, -1e4], [-1e4, 1e4]], dtype=np.float32)
+    loss, dw, db = cn.loss_and_grad(x, [1.0, 1.0], None, np.array([1, 1]), loss="xent")
+    assert np.isfinite(loss) and np.isfinite(dw).all() and np.isfinite(db).all()
+    assert loss == pytest.approx(2e4, rel=1e-6)
+
+
+def test_loss_arguments_are_checked():
+    cn = compile(Net(3, [(0, 2), (1, 2)]), dtype="float64", cache=False)
+    x, w = np.ones((2, 2)), [1.0, 1.0]
+    with pytest.raises(ValueError, match="loss"):
+        cn.loss_and_grad(x, w, None, np.ones((2, 1)), loss="hinge")
+    with pytest.raises(ValueError, match=r"\(2, 1\)"):
+        cn.loss_and_grad(x, w, None, np.ones((2, 2)), loss="mse")
+    with pytest.raises(ValueError, match="range"):
+        cn.loss_and_grad(x, w, None, np.array([0, 3]), loss="xent")
