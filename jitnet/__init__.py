@@ -1,14 +1,25 @@
 """jitnet: an LLVM JIT compiler for neural-net graphs written in the ncc text formats.
 
-    >>> import jitnet
+    >>> import numpy as np, jitnet
     >>> net = jitnet.Net(3, [(0, 2), (1, 2)], activations="relu")
-    >>> net.outputs.tolist()
-    [2]
+    >>> cn = jitnet.compile(net, dtype="float64")
+    >>> cn.forward([1.0, 2.0], [0.5, -1.0], None).tolist()
+    [0.0]
+    >>> print(jitnet.equations(net, "fwd"), end="")
+    n02 = f02( +n00*w0002 +n01*w0102)
 """
 
+from . import nets, optim
 from .activations import ACTIVATIONS, activation_code
+from .compiler import compile
+from .equations import equations
 from .errors import NetFormatError
 from .net import Net
+from .parse import parse
+from .runtime import CompiledNet, Gradients
+from .train import train
+from .write import write
 
-__all__ = ["ACTIVATIONS", "Net", "NetFormatError", "activation_code"]
+__all__ = ["ACTIVATIONS", "CompiledNet", "Gradients", "Net", "NetFormatError", "activation_code",
+           "compile", "equations", "nets", "optim", "parse", "train", "write"]
 __version__ = "0.1.0"
