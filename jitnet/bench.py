@@ -153,16 +153,21 @@ def _bound(baseline: LevelBaseline, x):
     return lambda: baseline.forward(x)
 
 
-def format_table(rows) -> str:
-    """A plain-text table with GFLOP/s and speed-up ratios (x numpy = numpy time / jitnet time)."""
-    head = ("net", "edges", "batch", "tier", "compile s", "jitnet ms", "GFLOP/s", "samples/s",
-            "numpy ms", "x numpy", "scipy ms", "x scipy")
+def format_table(rows, peak=None) -> str:
+    """A plain-text table with GFLOP/s and speed-up ratios (x numpy = numpy time / jitnet time).
+
+    With `peak` (GFLOP/s), a column gives jitnet's share of it.
+    """
+    head = ("net", "edges", "batch", "tier", "compile s", "jitnet ms", "GFLOP/s", "% peak",
+            "samples/s", "numpy ms", "x numpy", "scipy ms", "x scipy")
     lines = []
     for r in rows:
         flops = 2.0 * r["edges"] * r["batch"]
+        rate = flops / r["jitnet_s"] / 1e9
         scipy_s = r.get("scipy_s")
         lines.append((r["name"], str(r["edges"]), str(r["batch"]), r["tier"], f"{r['compile_s']:.3f}",
-                      f"{r['jitnet_s'] * 1e3:.3f}", f"{flops / r['jitnet_s'] / 1e9:.1f}",
+                      f"{r['jitnet_s'] * 1e3:.3f}", f"{rate:.1f}",
+                      "-" if peak is None else f"{100 * rate / peak:.0f}",
                       f"{r['batch'] / r['jitnet_s']:.3g}", f"{r['numpy_s'] * 1e3:.3f}",
                       f"{r['numpy_s'] / r['jitnet_s']:.2f}",
                       "-" if scipy_s is None else f"{scipy_s * 1e3:.3f}",
@@ -175,8 +180,9 @@ def format_table(rows) -> str:
 
 
 def compare(net: Net, batch=4096, threads=None, dtype="float32", strategy="auto", name="net") -> str:
-    """The table for one net (what `jitnet bench NET` prints)."""
-    row = measure(net, batch, threads=threads, dtype=dtype, strategy=strategy)
+    """The table for one net (what `jitnet bench NET` prints); threads default to 1."""
+    row = measure(net, batch, threads=1 if threads is None else threads, dtype=dtype,
+                  strategy=strategy)
     row["name"] = name
     return format_table([row])
 
@@ -201,15 +207,21 @@ _SEED_EDGES = [(0, 4), (1, 4), (0, 5), (1, 5), (2, 5), (1, 6), (2, 6), (3, 6), (
 
 
 def suite(batch=None, threads=None, dtype="float32") -> int:
-    """Print the whole suite's table (`jitnet bench` with no NET); returns 0."""
+    """Print the whole suite's table (`jitnet bench` with no NET); returns 0.
+
+    Runs each net at `batch` (default: 1 and 4096) on `threads` threads
+    (default 1), after measuring this core's FMA peak.
+    """
     batches = SUITE_BATCHES if batch is None else (batch,)
+    peak = fma_peak()
+    print(f"float32 FMA peak of one core: {peak:.0f} GFLOP/s", flush=True)
     rows = []
     for name, net in suite_nets():
         for size in batches:
             row = measure(net, size, threads=1 if threads is None else threads, dtype=dtype)
             row["name"] = name
             rows.append(row)
-            print(format_table(rows[-1:]).splitlines()[-1], flush=True)
+            print(format_table(rows[-1:], peak).splitlines()[-1], flush=True)
     print()
-    print(format_table(rows))
+    print(format_table(rows, peak))
     return 0

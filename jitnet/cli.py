@@ -13,6 +13,7 @@ import numpy as np
 from .errors import NetFormatError
 
 FORMATS = ("nal", "nam", "nel")
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 
 
 def main(argv=None) -> int:
@@ -53,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     run = _command(sub, "run", _run, "run the forward pass", compiles=True)
     run.add_argument("--input", help=".npy of shape (n_inputs,) or (batch, n_inputs)")
     run.add_argument("--weights", help=".npz with arrays w and b")
+
+    train = _command(sub, "train", _train, "train the weights and biases, write a .nel", compiles=True)
+    train.add_argument("--data", required=True, help=".npz with arrays x (samples, n_inputs) and y (targets)")
+    train.add_argument("-o", "--output", required=True, help="the trained net, an .nel file")
+    train.add_argument("--loss", choices=("mse", "xent"), default="mse")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument("--lr", type=float, default=0.001)
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--seed", type=int, default=0)
 
     bench = sub.add_parser("bench", help="forward throughput against numpy")
     bench.set_defaults(command=_bench)
@@ -158,6 +169,51 @@ def _run(args) -> int:
     for row in np.atleast_2d(y):
         print(" ".join(repr(float(v)) for v in row))
     return 0
+
+
+def _train(args) -> int:
+    """SPEC §6: train on arrays x and y of --data, print each epoch's loss, write the trained .nel.
+
+    A .nel that carries weights (and biases) is trained on from them, as `run`
+    would use them; otherwise training starts from init(seed).
+    """
+    from .train import train
+    from .write import write
+    cn = _compiled(args)
+    x, y = _arrays(args.data, ("x", "y"))
+    w, b, history = train(cn, x, y, loss=args.loss, optimizer=_optimizer(args.optimizer, args.lr),
+                          epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                          w=cn.net.weights, b=cn.net.biases)
+    for k, loss in enumerate(history["loss"]):
+        accuracy = f" accuracy {history['accuracy'][k]:.4f}" if "accuracy" in history else ""
+        print(f"epoch {k + 1}/{args.epochs} loss {loss:.4g}{accuracy}")
+    with open(args.output, "w", encoding="utf-8", newline="\n") as f:
+        f.write(write(cn.net, "nel", weights=w, biases=b))
+    return 0
+
+
+def _arrays(path, names):
+    """The named arrays of an .npz file, or a ValueError naming the missing one."""
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: expected an .npz archive with arrays {' and '.join(names)}")
+    with data:
+        for name in names:
+            if name not in data.files:
+                raise ValueError(f"{path}: no array {name!r}; expected arrays {' and '.join(names)}")
+        return [data[name] for name in names]
+
+
+def _optimizer(name: str, lr: float):
+    """SPEC §6: `momentum` is SGD(lr, momentum=0.9); the others take their defaults but lr."""
+    from .optim import SGD, Adam, RMSprop
+    if name == "sgd":
+        return SGD(lr)
+    if name == "momentum":
+        return SGD(lr, momentum=0.9)
+    if name == "rmsprop":
+        return RMSprop(lr)
+    return Adam(lr)
 
 
 def _bench(args) -> int:
