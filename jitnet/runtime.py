@@ -10,6 +10,7 @@ by a fixed rule (`_split`) that depends only on the net, the batch size and
 """
 
 import ctypes
+import functools
 import os
 import threading
 from collections import namedtuple
@@ -18,11 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .lower import grad, tile
-from .lower.tile import LANES, TILE_ALIGN
+from .lower.tile import LANES, NARROW_LANES, TILE_ALIGN
 
 _P, _N = ctypes.c_void_p, ctypes.c_int64
 _FORWARD_ABI = ctypes.CFUNCTYPE(None, _P, _P, _P, _P, _N, _P, _P)
 _BACKWARD_ABI = ctypes.CFUNCTYPE(None, _P, _P, _P, _P, _P, _P, _P, _N, _P, _P)
+
+_O = ctypes.py_object
+_OBJECTS_ABI = ctypes.CFUNCTYPE(None, _O, _O, _O, _O, _N, _P, _P)
 
 Gradients = namedtuple("Gradients", ["dx", "dw", "db"])
 Gradients.__doc__ = "The VJP of `CompiledNet.forward`: dx per sample; dw, db summed over the batch."
@@ -33,6 +37,21 @@ _MIN_WORK_PER_THREAD = 4_000_000
 
 _POOL = None
 _POOL_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def array_data_offset():
+    """Byte offset of the data pointer in a numpy array object, or None if it cannot be trusted.
+
+    NOTE: numpy's C struct puts `data` right after the object header; this
+    checks it on arrays of several dtypes, shapes and views, and the fast
+    entry (`tile.objects_wrapper`) is used only if every check agrees.
+    """
+    probes = [np.zeros(3), np.zeros((2, 5), np.float32)[1:], np.arange(7, dtype=np.int32)[2:]]
+    for offset in (16, 24, 32):
+        if all(ctypes.c_void_p.from_address(id(a) + offset).value == a.ctypes.data for a in probes):
+            return offset
+    return None
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -123,7 +142,19 @@ class CompiledNet:
         self._grad_lock = threading.Lock()
         self._plan = Plan(net, outputs)
         self._lanes = LANES[dtype]
+        self._narrow_lanes = NARROW_LANES[dtype]
         self._forward = _FORWARD_ABI(jitted.address(tile.FORWARD))
+        offset = array_data_offset()
+        self._objects = self._narrow = None
+        if offset is not None:
+            self._plan.slots[tile.PLAN_DATA_OFFSET] = offset
+            self._objects = _OBJECTS_ABI(jitted.address(tile.FORWARD + tile.OBJECTS_SUFFIX))
+            narrow = jitted.address(tile.FORWARD_NARROW + tile.OBJECTS_SUFFIX)
+            self._narrow = _OBJECTS_ABI(narrow) if narrow else None
+        self._work = self.n_weights + self.n_neurons
+        self._zero_b = np.zeros(self.n_neurons, dtype=self.dtype)
+        self._zero_b.flags.writeable = False
+        self._own = None
         self._scratch = threading.local()
 
     # -- shape of the net (SPEC §4) --
@@ -170,11 +201,15 @@ class CompiledNet:
 
     def _run(self, x, w, b, y):
         batch = len(x)
-        chunks = _split(batch, self._lanes, self.threads, self.n_weights + self.n_neurons)
-        args = (w.ctypes.data, b.ctypes.data, self._plan.address)
-        if len(chunks) == 1:
-            self._call(x, y, 0, batch, args)
+        if self._objects is not None and batch * self._work < 2 * _MIN_WORK_PER_THREAD:
+            # NOTE: too little work for a second thread: one call, no address
+            # lookups, and a one-register tile when that covers the batch.
+            small = self._narrow is not None and batch <= self._narrow_lanes
+            call = self._narrow if small else self._objects
+            call(x, w, b, y, batch, self._scratch_for("tile"), self._plan.address)
             return
+        chunks = _split(batch, self._lanes, self.threads, self._work)
+        args = (w.ctypes.data, b.ctypes.data, self._plan.address)
         futures = [_pool().submit(self._call, x, y, lo, hi, args) for lo, hi in chunks[1:]]
         self._call(x, y, *chunks[0], args)
         for f in futures:
@@ -269,13 +304,19 @@ class CompiledNet:
 
     # -- argument checks (SPEC §4): before every native call --
     def _samples(self, x):
-        x = _real_array(x, "x", self.dtype)
+        x = self._array(x, "x")
         n_in = self.n_inputs
         if x.ndim == 1 and x.shape[0] == n_in:
             return x.reshape(1, n_in), True
         if x.ndim == 2 and x.shape[1] == n_in:
             return x, False
         raise ValueError(f"x has shape {x.shape}; expected ({n_in},) or (batch, {n_in})")
+
+    def _array(self, value, name: str) -> np.ndarray:
+        """`value` as a C-ordered array of the net's dtype (itself when it already is one)."""
+        if type(value) is np.ndarray and value.dtype == self.dtype and value.flags.c_contiguous:
+            return value
+        return _real_array(value, name, self.dtype)
 
     def _cotangent(self, dy, batch, single):
         dy = _real_array(dy, "dy", self.dtype)
@@ -288,14 +329,15 @@ class CompiledNet:
         if w is None:
             if self.net.weights is None:
                 raise TypeError("this net carries no weights: pass w (and b), e.g. w, b = cn.init()")
-            w = self.net.weights
-            b = self.net.biases if b is None else b
-        w = _real_array(w, "w", self.dtype)
+            if self._own is None:
+                own_b = self.net.biases if self.net.biases is not None else self._zero_b
+                self._own = (self.net.weights.astype(self.dtype), own_b.astype(self.dtype))
+            w, own_b = self._own
+            b = own_b if b is None else b
+        w = self._array(w, "w")
         if w.shape != (self.n_weights,):
             raise ValueError(f"w has shape {w.shape}; expected ({self.n_weights},), one per edge")
-        if b is None:
-            b = np.zeros(self.n_neurons, dtype=self.dtype)
-        b = _real_array(b, "b", self.dtype)
+        b = self._zero_b if b is None else self._array(b, "b")
         if b.shape != (self.n_neurons,):
             raise ValueError(f"b has shape {b.shape}; expected ({self.n_neurons},), one per neuron")
         return w, b

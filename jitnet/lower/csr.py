@@ -24,7 +24,10 @@ from .vmath import emit_df, emit_f
 def lower_csr(codes, dtype: str) -> str:
     """The CSR forward module (IR text) for a net whose non-input neurons use the activation `codes`."""
     module = ir.Module(name="jitnet_csr")
-    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, sorted(set(int(c) for c in codes))))
+    codes = sorted(set(int(c) for c in codes))
+    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes))
+    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
+                          lanes=tile.NARROW_LANES[dtype], name=tile.FORWARD_NARROW)
     return str(module)
 
 

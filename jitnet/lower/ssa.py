@@ -133,6 +133,7 @@ class _Writer:
         self.fma = f"@llvm.fma.v{self.lanes}{suffix}"
         self.pfma = f"@llvm.fma.v{self.part}{suffix}"
         self.align = 4 if dtype == "float32" else 8
+        self.row_align = min(tile.TILE_ALIGN, self.lanes * self.align)
         args = ", ".join(f"ptr noalias %{p}" for p in params)
         self.lines = [f"define internal void @{name}({args}) {{", "entry:"]
 
@@ -148,12 +149,12 @@ class _Writer:
 
     def load_row(self, base, j, name):
         ptr = self.row_ptr(base, j, name)
-        self.emit(f"%{name} = load {self.vec}, ptr {ptr}, align {tile.TILE_ALIGN}")
+        self.emit(f"%{name} = load {self.vec}, ptr {ptr}, align {self.row_align}")
         return f"%{name}"
 
     def store_row(self, value, base, j, name):
         ptr = self.row_ptr(base, j, name + ".st")
-        self.emit(f"store {self.vec} {value}, ptr {ptr}, align {tile.TILE_ALIGN}")
+        self.emit(f"store {self.vec} {value}, ptr {ptr}, align {self.row_align}")
 
     def load_splat(self, base, index, name):
         """base[index] broadcast to every lane, as %name.v (the scalar is %name)."""

@@ -28,13 +28,19 @@ PLAN_INPUTS, PLAN_N_INPUTS, PLAN_OUTPUTS, PLAN_N_OUTPUTS = 5, 6, 7, 8
 # The backward pass also reads these (see grad.py).
 PLAN_N_NEURONS, PLAN_N_WEIGHTS, PLAN_OUT_PTR, PLAN_OUT_DST, PLAN_OUT_EDGE = 9, 10, 11, 12, 13
 PLAN_SEED_ROW, PLAN_N_SEED_ROWS, PLAN_SEED_OF_OUTPUT = 14, 15, 16
-PLAN_SLOTS = 17
+# Byte offset of the data pointer inside a numpy array object (see objects_wrapper).
+PLAN_DATA_OFFSET = 17
+PLAN_SLOTS = 18
 
 FORWARD = "jitnet_forward"
+# The same pass on a one-register tile, for calls of a few samples.
+FORWARD_NARROW = "jitnet_forward_narrow"
+OBJECTS_SUFFIX = "_objects"
 
 # NOTE: 32 float32 or 16 float64 lanes: two 512-bit vectors (four 256-bit on
 # AVX2), enough independent FMA chains per neuron to hide most of its latency.
 LANES = {"float32": 32, "float64": 16}
+NARROW_LANES = {"float32": 8, "float64": 4}
 TILE_ALIGN = 64
 
 
@@ -69,11 +75,16 @@ class TileContext:
         return bld.gep(self.tile if base is None else base, [bld.mul(j, I64(self.lanes))],
                        inbounds=True, source_etype=self.scalar)
 
+    @property
+    def row_align(self) -> int:
+        """Alignment of a tile row: the tile is 64-byte aligned, a row lanes x itemsize long."""
+        return min(TILE_ALIGN, self.lanes * self.align)
+
     def load_row(self, j: ir.Value, name: str = "", base: ir.Value = None) -> ir.Value:
-        return self.builder.load(self.row(j, base), name=name, align=TILE_ALIGN, typ=self.vector)
+        return self.builder.load(self.row(j, base), name=name, align=self.row_align, typ=self.vector)
 
     def store_row(self, value: ir.Value, j: ir.Value, base: ir.Value = None):
-        self.builder.store(value, self.row(j, base), align=TILE_ALIGN)
+        self.builder.store(value, self.row(j, base), align=self.row_align)
 
     def store_neuron(self, z: ir.Value, n: ir.Value, j: ir.Value):
         """Store n_j, and z_j too when the backward pass needs it."""
@@ -149,12 +160,16 @@ class _Loop:
         return False
 
 
-def forward_function(module: ir.Module, dtype: str, emit_body) -> ir.Function:
-    """Define `jitnet_forward` in `module`; `emit_body(ctx)` emits one tile's neuron updates."""
+def forward_function(module: ir.Module, dtype: str, emit_body, lanes: int = None,
+                     name: str = FORWARD) -> ir.Function:
+    """Define the forward entry `name` (and `name` + `_objects`) in `module`.
+
+    `emit_body(ctx)` emits one tile's neuron updates; `lanes` defaults to LANES[dtype].
+    """
     scalar = scalar_type(dtype)
-    lanes = LANES[dtype]
+    lanes = lanes or LANES[dtype]
     fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64, PTR, PTR])
-    fn = ir.Function(module, fnty, name=FORWARD)
+    fn = ir.Function(module, fnty, name=name)
     x, w, b, y, batch, tile, plan = fn.args
     for arg, name in zip(fn.args, ("x", "w", "b", "y", "batch", "tile", "plan")):
         arg.name = name
@@ -172,6 +187,30 @@ def forward_function(module: ir.Module, dtype: str, emit_body) -> ir.Function:
         outputs = ctx.plan_slot(PLAN_OUTPUTS, PTR, "outputs")
         n_out = ctx.plan_slot(PLAN_N_OUTPUTS, I64, "n_outputs")
         transpose_out(ctx, y, outputs, n_out, first, count)
+    bld.ret_void()
+    objects_wrapper(module, fn)
+    return fn
+
+
+def objects_wrapper(module: ir.Module, forward: ir.Function) -> ir.Function:
+    """`<forward>_objects`: `forward` taking numpy array objects for x, w, b and y.
+
+    NOTE: small calls are dominated by Python's cost of asking numpy for a
+    buffer's address (~2 us each); passing the array objects themselves (ctypes
+    `py_object`, no conversion) and reading the data pointer at the byte offset
+    the runtime measured and put in the plan costs nothing. The runtime only
+    uses this entry after checking that offset on this numpy.
+    """
+    fn = ir.Function(module, forward.function_type, name=forward.name + OBJECTS_SUFFIX)
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    plan = fn.args[6]
+    offset = bld.load(bld.gep(plan, [I64(PLAN_DATA_OFFSET)], inbounds=True, source_etype=I64),
+                      align=8, typ=I64)
+    data = []
+    for obj in fn.args[:4]:
+        field = bld.gep(obj, [offset], inbounds=True, source_etype=ir.IntType(8))
+        data.append(bld.load(field, align=8, typ=PTR))
+    bld.call(forward, data + list(fn.args[4:]))
     bld.ret_void()
     return fn
 
