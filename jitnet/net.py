@@ -96,8 +96,8 @@ class Net:
         put(self, "edges", _read_only(np.stack([src, dst], axis=1)))
         put(self, "activations", _read_only(codes))
         put(self, "weights", None if weights is None else
-            _read_only(_floats(weights, len(src), "weights", "edge")[order]))
-        put(self, "biases", None if biases is None else _read_only(_floats(biases, n, "biases", "neuron")))
+            _read_only(float_array(weights, len(src), "weights", "edge")[order]))
+        put(self, "biases", None if biases is None else _read_only(float_array(biases, n, "biases", "neuron")))
         put(self, "in_ptr", _read_only(in_ptr))
         put(self, "out_ptr", _read_only(out_ptr))
         put(self, "out_dst", _read_only(out_dst))
@@ -270,7 +270,8 @@ def _activation_codes(activations, n, is_input) -> np.ndarray:
     return codes
 
 
-def _floats(values, length, what, per) -> np.ndarray:
+def float_array(values, length: int, what: str, per: str) -> np.ndarray:
+    """`values` as `length` finite float64s; TypeError/ValueError naming `what` otherwise."""
     a = np.asarray(values)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be real numbers, got dtype {a.dtype}")

@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from .net import Net, name_width
+from .net import Net, float_array, name_width
 from .rowtext import PAD, assemble, hex_digits, rows, strip_pad
 
 FORMATS = ("nal", "nam", "nel")
@@ -66,8 +66,8 @@ def write(net: Net, fmt: str, weights=None, biases=None) -> str:
         return _nal(net)
     if fmt == "nam":
         return _nam(net)
-    weights = net.weights if weights is None else _floats(weights, net.n_weights, "weights", "edge")
-    biases = net.biases if biases is None else _floats(biases, net.n_neurons, "biases", "neuron")
+    weights = net.weights if weights is None else float_array(weights, net.n_weights, "weights", "edge")
+    biases = net.biases if biases is None else float_array(biases, net.n_neurons, "biases", "neuron")
     return _nel(net, weights, biases)
 
 
@@ -155,16 +155,3 @@ def _decimal_digits(values: np.ndarray, width: int) -> np.ndarray:
     leading = values[:, None] < powers
     leading[:, -1] = False  # 0 is written "0"
     return np.where(leading, PAD, ord("0") + digits).astype(np.uint8)
-
-
-def _floats(values, length: int, what: str, per: str) -> np.ndarray:
-    a = np.asarray(values)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must be real numbers, got dtype {a.dtype}")
-    a = a.astype(np.float64)
-    if a.shape != (length,):
-        raise ValueError(f"{what} has shape {a.shape}; expected ({length},), one per {per}")
-    if not np.isfinite(a).all():
-        k = int(np.flatnonzero(~np.isfinite(a))[0])
-        raise ValueError(f"{what}[{k}] is {a[k]}; expected a finite number")
-    return a

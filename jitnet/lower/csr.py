@@ -44,19 +44,28 @@ def _emit_body(ctx: TileContext, codes):
     bld = ctx.builder
     arrays = _Arrays(ctx)
     accs = [_entry_alloca(bld, ctx.vector, f"acc{k}") for k in range(2)]
+    _for_each_segment(ctx, codes, "act", reverse=False,
+                      emit=lambda c, start, stop: _emit_segment(ctx, arrays, accs, c, start, stop))
+
+
+def _for_each_segment(ctx: TileContext, codes, label: str, reverse: bool, emit):
+    """For each segment (start, stop, code) of the plan, in order or reversed,
+    `emit(code, start, stop)` inside the branch of its activation code."""
+    bld = ctx.builder
     segs = ctx.plan_slot(tile.PLAN_SEGS, PTR, "segs")
     n_segs = ctx.plan_slot(tile.PLAN_N_SEGS, I64, "n_segs")
-    with counted_loop(bld, I64(0), n_segs, "seg") as s:
+    with counted_loop(bld, I64(0), n_segs, f"{label}.seg") as k:
+        s = bld.sub(bld.sub(n_segs, I64(1)), k) if reverse else k
         start = _load_i64(bld, segs, bld.mul(s, I64(3)), "seg_start")
         stop = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(1)), "seg_stop")
         code = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(2)), "seg_code")
-        done = bld.append_basic_block("seg.done")
+        done = bld.append_basic_block(f"{label}.done")
         switch = bld.switch(code, done)
         for c in codes:
-            block = bld.append_basic_block(f"act{c:02x}")
+            block = bld.append_basic_block(f"{label}{c:02x}")
             switch.add_case(I64(c), block)
             bld.position_at_end(block)
-            _emit_segment(ctx, arrays, accs, c, start, stop)
+            emit(c, start, stop)
             bld.branch(done)
         bld.position_at_end(done)
 
@@ -121,23 +130,12 @@ def _emit_reverse(ctx: grad.GradContext, codes):
     bld = ctx.builder
     acc = _entry_alloca(bld, ctx.vector, "dn")
     order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
-    segs = ctx.plan_slot(tile.PLAN_SEGS, PTR, "segs")
-    n_segs = ctx.plan_slot(tile.PLAN_N_SEGS, I64, "n_segs")
-    with counted_loop(bld, I64(0), n_segs, "rseg") as r:
-        s = bld.sub(bld.sub(n_segs, I64(1)), r)
-        start = _load_i64(bld, segs, bld.mul(s, I64(3)), "seg_start")
-        stop = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(1)), "seg_stop")
-        code = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(2)), "seg_code")
-        done = bld.append_basic_block("rseg.done")
-        switch = bld.switch(code, done)
-        for c in codes:
-            block = bld.append_basic_block(f"dact{c:02x}")
-            switch.add_case(I64(c), block)
-            bld.position_at_end(block)
-            with counted_loop(bld, start, stop, f"rneuron{c:02x}") as p:
-                _emit_reverse_neuron(ctx, acc, c, bld.sext(_load_i32(bld, order, p), I64))
-            bld.branch(done)
-        bld.position_at_end(done)
+
+    def emit(c, start, stop):
+        with counted_loop(bld, start, stop, f"rneuron{c:02x}") as p:
+            _emit_reverse_neuron(ctx, acc, c, bld.sext(_load_i32(bld, order, p), I64))
+
+    _for_each_segment(ctx, codes, "dact", reverse=True, emit=emit)
     inputs = ctx.plan_slot(tile.PLAN_INPUTS, PTR, "inputs")
     n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
     with counted_loop(bld, I64(0), n_in, "rinput") as k:
