@@ -103,11 +103,17 @@ def _emit_neurons(ctx, arrays, accs, code, positions):
     common = counts[0]
     for c in counts[1:]:
         common = bld.select(bld.icmp_signed("<", c, common), c, common, name="common")
-    # NOTE: the chains advance together over their common length, then each
+    # NOTE: the chains advance together over their common length, two edges a
+    # step (unrolled here, so LLVM's costly unroller can stay off), then each
     # finishes alone; every chain still visits its edges in canonical order.
-    with counted_loop(bld, I64(0), common, f"edge{code:02x}") as k:
+    with counted_loop(bld, I64(0), bld.sdiv(common, I64(2)), f"edge{code:02x}") as half:
+        for step in (0, 1):
+            k = bld.add(bld.mul(half, I64(2)), I64(step))
+            for acc, begin in zip(accs, begins):
+                _emit_edge(ctx, arrays, acc, bld.add(begin, k))
+    with bld.if_then(bld.icmp_signed("!=", bld.srem(common, I64(2)), I64(0))):
         for acc, begin in zip(accs, begins):
-            _emit_edge(ctx, arrays, acc, bld.add(begin, k))
+            _emit_edge(ctx, arrays, acc, bld.add(begin, bld.sub(common, I64(1))))
     if len(accs) > 1:
         for acc, begin, count in zip(accs, begins, counts):
             with counted_loop(bld, common, count, f"tail{code:02x}") as k:
@@ -155,7 +161,8 @@ def _emit_reverse_neuron(ctx: grad.GradContext, acc, code, i):
     n_i = ctx.load_row(i, "n_i")
     begin = _load_i64(bld, out_ptr, i, "o_begin")
     end = _load_i64(bld, out_ptr, bld.add(i, I64(1)), "o_end")
-    with counted_loop(bld, begin, end, "out_edge") as e:
+
+    def visit(e):
         j = bld.sext(_load_i32(bld, out_dst, e), I64, name="j")
         edge = bld.sext(_load_i32(bld, out_edge, e), I64, name="edge")
         dz_j = ctx.load_row(j, "dz_j", base=ctx.ztile)
@@ -163,6 +170,15 @@ def _emit_reverse_neuron(ctx: grad.GradContext, acc, code, i):
         # NOTE: SPEC §1 reverse order: Dn_i = fma(w_ij, Dz_j, Dn_i), ascending j.
         bld.store(ctx.fma(weight, dz_j, bld.load(acc, typ=ctx.vector)), acc)
         ctx.accumulate_product(edge, n_i, dz_j)
+
+    # Two out-edges a step (unrolled by hand, see _emit_neurons), then one left over.
+    pairs = bld.sdiv(bld.sub(end, begin), I64(2))
+    with counted_loop(bld, I64(0), pairs, "out_edge") as half:
+        first = bld.add(begin, bld.mul(half, I64(2)))
+        visit(first)
+        visit(bld.add(first, I64(1)))
+    with bld.if_then(bld.icmp_signed("<", bld.add(begin, bld.mul(pairs, I64(2))), end)):
+        visit(bld.sub(end, I64(1)))
     dn = bld.load(acc, typ=ctx.vector, name="dn_i")
     if code is None:
         ctx.store_row(dn, i, base=ctx.ztile)
