@@ -73,11 +73,11 @@ def torch_step(torch, net, lv, x, dy):
     weights = [torch.tensor(m, requires_grad=True) for _, _, m in lv]
     xt = torch.tensor(np.array(x), requires_grad=True)
     values = torch.zeros((len(x), net.n_neurons))
-    values = values.index_copy(1, torch.as_tensor(net.inputs), xt)
+    values = values.index_copy(1, torch.as_tensor(np.array(net.inputs)), xt)
     for k, ((level, rows, _), weight) in enumerate(zip(lv, weights)):
         z = values[:, _torch_index(torch, rows)] @ weight
         values = values.index_copy(1, torch.as_tensor(_indices(level)), z if k == len(lv) - 1 else torch.relu(z))
-    y = values[:, torch.as_tensor(net.outputs)]
+    y = values[:, torch.as_tensor(np.array(net.outputs))]
     y.backward(torch.as_tensor(dy))
     return xt.grad, [wt.grad for wt in weights]
 

@@ -158,3 +158,31 @@ def test_loss_arguments_are_checked():
         cn.loss_and_grad(x, w, None, np.ones((2, 2)), loss="mse")
     with pytest.raises(ValueError, match="range"):
         cn.loss_and_grad(x, w, None, np.array([0, 3]), loss="xent")
+
+
+@settings(max_examples=15, deadline=None)
+@given(net=dags(max_neurons=14), seed=st.integers(0, 1000))
+def test_bwd_equations_evaluate_to_the_compiled_backward(net, seed):
+    """SPEC §5: ncc's corrected bwd text, evaluated line by line, gives `backward`'s numbers."""
+    from jitnet.equations import equations
+    from test_equations import _namespace, _split
+
+    cn = compile(net, dtype="float64", cache=False)
+    x, w, b, dy = _values(net, 4, np.float64, seed, cn.n_outputs)
+    _, z, n = reference.forward(net, x, w, b)
+    space = _namespace(net, w)
+    for j in range(net.n_neurons):
+        space[net.name(j)], space["z" + net.name(j)[1:]] = n[:, j], z[:, j]
+    for k, j in enumerate(net.outputs.tolist()):
+        space["DLY_" + net.name(j)] = dy[:, k]
+    for lhs, rhs in _split(equations(net, "bwd")):
+        space[lhs] = eval(rhs, space)
+    dx, dw, db = cn.backward(x, w, b, dy)
+    for e, (i, j) in enumerate(net.edges.tolist()):
+        text = space["Dw" + net.name(i)[1:] + net.name(j)[1:]].sum()
+        assert text == pytest.approx(dw[e], rel=1e-10, abs=1e-10)
+    for j in np.flatnonzero(net.fan_in).tolist():
+        assert space["Db" + net.name(j)[1:]].sum() == pytest.approx(db[j], rel=1e-10, abs=1e-10)
+    for k, i in enumerate(net.inputs.tolist()):
+        np.testing.assert_allclose(space.get("D" + net.name(i), np.zeros(len(x))), dx[:, k],
+                                   rtol=1e-10, atol=1e-10)

@@ -14,6 +14,8 @@ section). Each neuron's own chain is unchanged: b_j, then one `llvm.fma` per
 in-edge in canonical order (SPEC §1).
 """
 
+import functools
+
 from llvmlite import ir
 
 from . import grad, tile
@@ -23,8 +25,14 @@ from .vmath import emit_df, emit_f
 
 def lower_csr(codes, dtype: str) -> str:
     """The CSR forward module (IR text) for a net whose non-input neurons use the activation `codes`."""
+    return _lower_csr(tuple(sorted(set(int(c) for c in codes))), dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _lower_csr(codes: tuple, dtype: str) -> str:
+    # NOTE: memoized: the text depends only on (codes, dtype), and building it
+    # with llvmlite costs tens of ms, most of a cache hit's time.
     module = ir.Module(name="jitnet_csr")
-    codes = sorted(set(int(c) for c in codes))
     tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes))
     tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
                           lanes=tile.NARROW_LANES[dtype], name=tile.FORWARD_NARROW)
@@ -33,8 +41,12 @@ def lower_csr(codes, dtype: str) -> str:
 
 def lower_csr_backward(codes, dtype: str) -> str:
     """The CSR backward (VJP) module as IR text; see `grad.py` for the ABI."""
+    return _lower_csr_backward(tuple(sorted(set(int(c) for c in codes))), dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _lower_csr_backward(codes: tuple, dtype: str) -> str:
     module = ir.Module(name="jitnet_csr_grad")
-    codes = sorted(set(int(c) for c in codes))
     grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
                            lambda ctx: _emit_reverse(ctx, codes))
     return str(module)
