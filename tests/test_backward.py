@@ -6,8 +6,10 @@ from hypothesis import given, settings, strategies as st
 
 from jitnet import reference
 from jitnet.compiler import compile
+from jitnet.equations import equations
 from jitnet.net import Net
 from strategies import dags
+from test_equations import _namespace, _split
 
 # NOTE: step jumps, so a finite difference across its threshold is meaningless;
 # its zero derivative is still checked against the reference.
@@ -164,9 +166,6 @@ def test_loss_arguments_are_checked():
 @given(net=dags(max_neurons=14), seed=st.integers(0, 1000))
 def test_bwd_equations_evaluate_to_the_compiled_backward(net, seed):
     """SPEC §5: ncc's corrected bwd text, evaluated line by line, gives `backward`'s numbers."""
-    from jitnet.equations import equations
-    from test_equations import _namespace, _split
-
     cn = compile(net, dtype="float64", cache=False)
     x, w, b, dy = _values(net, 4, np.float64, seed, cn.n_outputs)
     _, z, n = reference.forward(net, x, w, b)
