@@ -44,7 +44,7 @@ def _check_close(net, cn, x, w, b, rtol, outputs=None):
 @settings(max_examples=25, deadline=None)
 @given(net=dags(), seed=st.integers(0, 1000), batch=st.sampled_from([1, 15, 17, 40]))
 def test_float64_matches_reference(net, seed, batch):
-    cn = compile(net, dtype="float64", strategy="csr", cache=False)
+    cn = compile(net, dtype="float64", strategy="csr")
     x, w, b = _values(net, batch, np.float64, seed)
     _check_close(net, cn, x, w, b, rtol=1e-12)
 
@@ -52,7 +52,7 @@ def test_float64_matches_reference(net, seed, batch):
 @settings(max_examples=25, deadline=None)
 @given(net=dags(codes=SMOOTH), seed=st.integers(0, 1000), batch=st.sampled_from([1, 31, 33]))
 def test_float32_matches_reference(net, seed, batch):
-    cn = compile(net, dtype="float32", strategy="csr", cache=False)
+    cn = compile(net, dtype="float32", strategy="csr")
     x, w, b = _values(net, batch, np.float32, seed)
     _check_close(net, cn, x, w, b, rtol=2e-5)
 
@@ -61,14 +61,14 @@ def test_float32_matches_reference(net, seed, batch):
 @given(net=dags(max_neurons=16), seed=st.integers(0, 1000), dtype=st.sampled_from(["float32", "float64"]))
 def test_tiers_are_bit_identical(net, seed, dtype):
     x, w, b = _values(net, 37, dtype, seed)
-    ys = [compile(net, dtype=dtype, strategy=s, cache=False).forward(x, w, b) for s in ("csr", "ssa")]
+    ys = [compile(net, dtype=dtype, strategy=s).forward(x, w, b) for s in ("csr", "ssa")]
     assert ys[0].tobytes() == ys[1].tobytes()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_batch_sizes_around_the_tile(dtype):
     net = Net(6, [(0, 3), (1, 3), (2, 4), (3, 5), (4, 5), (0, 5)], activations="tanh")
-    cn = compile(net, dtype=dtype, cache=False)
+    cn = compile(net, dtype=dtype)
     lanes = LANES[dtype]
     x, w, b = _values(net, 3 * lanes + 5, dtype, 0)
     whole = cn.forward(x, w, b)
@@ -82,7 +82,7 @@ def test_batch_sizes_around_the_tile(dtype):
 
 def test_outputs_override_in_given_order():
     net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 3, 0, 1])
-    cn = compile(net, dtype="float64", outputs=[4, 2, 0], cache=False)
+    cn = compile(net, dtype="float64", outputs=[4, 2, 0])
     x, w, b = _values(net, 9, np.float64, 1)
     assert cn.outputs.tolist() == [4, 2, 0] and cn.n_outputs == 3
     _check_close(net, cn, x, w, b, rtol=1e-12, outputs=[4, 2, 0])
@@ -91,13 +91,13 @@ def test_outputs_override_in_given_order():
 def test_thread_counts_give_identical_bits():
     net = Net(400, [(i, j) for j in range(40, 400) for i in range(j - 40, j, 3)], activations="silu")
     x, w, b = _values(net, 3000, np.float32, 2)
-    ys = [compile(net, threads=t, cache=False).forward(x, w, b) for t in (1, 2, 3)]
+    ys = [compile(net, threads=t).forward(x, w, b) for t in (1, 2, 3)]
     assert ys[0].tobytes() == ys[1].tobytes() == ys[2].tobytes()
 
 
 def test_many_threads_share_one_compiled_net():
     net = Net(6, [(0, 3), (1, 3), (2, 4), (3, 5), (4, 5), (0, 5)], activations="sigmoid")
-    cn = compile(net, dtype="float64", threads=1, cache=False)
+    cn = compile(net, dtype="float64", threads=1)
     results, errors = {}, []
 
     def work(k):
@@ -119,38 +119,38 @@ def test_many_threads_share_one_compiled_net():
 
 
 def test_assembly_uses_fma():
-    cn = compile(Net(3, [(0, 2), (1, 2)], activations="relu"), cache=False)
+    cn = compile(Net(3, [(0, 2), (1, 2)], activations="relu"))
     assert "vfmadd" in cn.asm
     assert "llvm.fma" in cn.ir_unoptimized
 
 
 def test_ssa_ir_reads_like_the_equations():
-    cn = compile(Net(3, [(0, 2), (1, 2)], activations="relu"), strategy="ssa", cache=False)
+    cn = compile(Net(3, [(0, 2), (1, 2)], activations="relu"), strategy="ssa")
     for name in ("%n00", "%n01", "%w0002", "%w0102", "%n02", "@llvm.fma"):
         assert name in cn.ir_unoptimized
 
 
 def test_init_follows_the_spec():
     net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4), (0, 4)])
-    w, b = compile(net, dtype="float64", cache=False).init(seed=7)
+    w, b = compile(net, dtype="float64").init(seed=7)
     fan_in = np.array([2, 2, 3, 3, 3])
     expected = np.random.default_rng(7).uniform(-1, 1, 5) / np.sqrt(fan_in)
     assert w.dtype == np.float64 and np.array_equal(w, expected)
     assert np.array_equal(b, np.zeros(5))
-    w32, b32 = compile(net, cache=False).init(seed=7)
+    w32, b32 = compile(net).init(seed=7)
     assert w32.dtype == np.float32 and b32.dtype == np.float32
 
 
 def test_a_net_with_weights_runs_without_them():
     net = Net(3, [(0, 2), (1, 2)], activations="relu", weights=[2.0, -1.0], biases=[0, 0, 0.5])
-    cn = compile(net, dtype="float64", cache=False)
+    cn = compile(net, dtype="float64")
     assert cn.forward([1.0, 1.0]).tolist() == [1.5]
     with pytest.raises(TypeError):
-        compile(Net(3, [(0, 2), (1, 2)]), cache=False).forward([1.0, 1.0])
+        compile(Net(3, [(0, 2), (1, 2)])).forward([1.0, 1.0])
 
 
 def test_arguments_are_converted_and_checked():
-    cn = compile(Net(3, [(0, 2), (1, 2)]), dtype="float64", cache=False)
+    cn = compile(Net(3, [(0, 2), (1, 2)]), dtype="float64")
     w, b = [1.0, 2.0], [0, 0, 1]
     assert cn.forward([[1, 2]], w, b).tolist() == [[6.0]]          # ints converted
     assert cn.forward(np.array([True, False]), w, b).tolist() == [2.0]
