@@ -1,6 +1,9 @@
 """The front door: path, text or Net -> `CompiledNet` (parse, lower, jit, wrap; SPEC §4)."""
 
+import functools
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -39,20 +42,36 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
     strategy = _choice(strategy, STRATEGIES, "strategy")
     chosen = _auto_strategy(net) if strategy == "auto" else strategy
     picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")
-    codes = net.activations[net.fan_in > 0]
+    codes = sorted({int(c) for c in net.activations[net.fan_in > 0]})
     if chosen == "ssa":
         jitted = Jitted(lower_ssa(net, dtype), codegen_opt=0, optimize=False, use_cache=cache)
     else:
-        jitted = Jitted(lower_csr(codes, dtype), codegen_opt=3, optimize=True, use_cache=cache)
+        jitted = Jitted(lambda: lower_csr(codes, dtype), codegen_opt=3, optimize=True,
+                        use_cache=cache, recipe=_recipe("csr forward", dtype, codes))
 
     def make_grad() -> Jitted:
         if chosen == "ssa":
             return Jitted(lower_ssa_backward(net, dtype, picked), codegen_opt=0, optimize=False,
                           use_cache=cache)
-        return Jitted(lower_csr_backward(codes, dtype), codegen_opt=3, optimize=True, use_cache=cache)
+        return Jitted(lambda: lower_csr_backward(codes, dtype), codegen_opt=3, optimize=True,
+                      use_cache=cache, recipe=_recipe("csr backward", dtype, codes))
 
     n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
     return CompiledNet(net, jitted, make_grad, dtype, picked, chosen, n_threads)
+
+
+def _recipe(what: str, dtype: str, codes) -> str:
+    """Everything the CSR tier's IR text depends on: a cache key that needs no lowering."""
+    return f"{what} {dtype} codes={codes} lowering={_lowering_digest()}"
+
+
+@functools.lru_cache(maxsize=None)
+def _lowering_digest() -> str:
+    """A digest of the lowering's source code: any change to it changes every recipe."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.joinpath("lower").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _net(source, text, format, activation) -> Net:

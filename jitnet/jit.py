@@ -44,36 +44,48 @@ def _target_machine(codegen_opt: int):
 class Jitted:
     """Machine code for one module; keeps its execution engine alive as long as it lives.
 
+    Args:
+        ir: the module's IR text, or a function that builds it.
+        recipe: when given, a string that determines the IR text completely
+            (the tier, dtype, codes and a digest of the lowering's source);
+            the cache is then keyed by it and stores the IR text beside the
+            object code, so a hit builds no IR at all. Else the key is the IR.
+
     `ir_unoptimized` is the module as lowered; `ir` and `asm` are produced on
-    first use (from the cached object's source IR when the code came from the
-    cache), so a cache hit costs no optimisation.
+    first use, so a cache hit costs no optimisation.
     """
 
-    def __init__(self, ir_text: str, codegen_opt: int, optimize: bool, use_cache: bool):
+    def __init__(self, ir, codegen_opt: int, optimize: bool, use_cache: bool, recipe: str = None):
         _initialise()
-        self.ir_unoptimized = ir_text
         self._codegen_opt = codegen_opt
         self._optimize = optimize
         self._ir = None
         self._asm = None
         with _LOCK:
-            self._engine = self._build(use_cache)
+            self._engine = self._build(ir, recipe, use_cache)
 
-    def _build(self, use_cache: bool):
-        tm = _target_machine(self._codegen_opt)
-        module = _parse(self.ir_unoptimized)
-        key = cache.cache_key(self.ir_unoptimized, llvmlite.__version__,
+    def _build(self, ir, recipe, use_cache: bool):
+        if recipe is None:
+            ir = ir() if callable(ir) else ir
+        key = cache.cache_key(ir if recipe is None else recipe, llvmlite.__version__,
                               ".".join(map(str, llvm.llvm_version_info)), *host(),
                               f"O{self._codegen_opt}", f"passes={self._optimize}")
-        cached = cache.load(key) if use_cache else None
-        if cached is None and self._optimize:
+        cached = _unpack(cache.load(key)) if use_cache else None
+        if cached is not None:
+            self.ir_unoptimized, code = cached
+        else:
+            self.ir_unoptimized, code = (ir() if callable(ir) else ir), None
+        tm = _target_machine(self._codegen_opt)
+        module = _parse(self.ir_unoptimized)
+        if code is None and self._optimize:
             _run_passes(module, tm)
             self._ir = str(module)
         engine = llvm.create_mcjit_compiler(module, tm)
         if use_cache:
-            engine.set_object_cache(
-                notify_func=lambda _mod, data: cached is None and cache.store(key, data),
-                getbuffer_func=lambda _mod: cached)
+            def notify(_module, data):
+                if code is None:
+                    cache.store(key, _pack(self.ir_unoptimized, data))
+            engine.set_object_cache(notify_func=notify, getbuffer_func=lambda _module: code)
         engine.finalize_object()
         return engine
 
@@ -98,6 +110,22 @@ class Jitted:
             module = _parse(self.ir)
             self._asm = _target_machine(self._codegen_opt).emit_assembly(module)
         return self._asm
+
+
+def _pack(ir_text: str, code: bytes) -> bytes:
+    """A cache entry: the IR text's length, the IR text, then the object code."""
+    text = ir_text.encode()
+    return len(text).to_bytes(8, "little") + text + code
+
+
+def _unpack(entry):
+    """(IR text, object code) from `_pack`'s bytes, or None for no entry or a malformed one."""
+    if entry is None or len(entry) < 8:
+        return None
+    size = int.from_bytes(entry[:8], "little")
+    if size > len(entry) - 8:
+        return None
+    return entry[8:8 + size].decode(), entry[8 + size:]
 
 
 def _parse(ir_text: str):

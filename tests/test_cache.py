@@ -87,3 +87,13 @@ def test_concurrent_processes_writing_one_entry(cache_dir):
     (entry,) = _entries(cache_dir)
     assert not [p for p in cache_dir.iterdir() if p.suffix == ".tmp"]
     assert _outputs(compile(NET)).tobytes().hex() == results[0][0].strip()
+
+
+def test_a_csr_hit_builds_no_ir_and_keeps_the_ir_text(cache_dir, monkeypatch):
+    from jitnet import compiler
+
+    first = compile(NET)
+    monkeypatch.setattr(compiler, "lower_csr", lambda *_: pytest.fail("a hit must not lower"))
+    again = compile(NET)
+    assert again.ir_unoptimized == first.ir_unoptimized
+    assert _outputs(again).tobytes() == _outputs(first).tobytes()
