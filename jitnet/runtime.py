@@ -190,13 +190,24 @@ class CompiledNet:
         w = np.random.default_rng(seed).uniform(-1.0, 1.0, self.n_weights) / np.sqrt(fan_in)
         return w.astype(self.dtype), np.zeros(self.n_neurons, dtype=self.dtype)
 
-    def forward(self, x, w=None, b=None):
-        """The outputs for `x` of shape (n_inputs,) or (batch, n_inputs), in the net's dtype."""
+    def forward(self, x, w=None, b=None, out=None):
+        """The outputs for `x` of shape (n_inputs,) or (batch, n_inputs), in the net's dtype.
+
+        `out`, if given, is a C-ordered array of the net's dtype shaped like
+        the result; it is filled and returned (no allocation per call).
+        """
         x, single = self._samples(x)
         w, b = self._parameters(w, b)
-        y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
+        shape = (self.n_outputs,) if single else (len(x), self.n_outputs)
+        if out is None:
+            y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
+        else:
+            _check_out(out, shape, self.dtype)
+            y = out.reshape(len(x), self.n_outputs)
         if len(x):
             self._run(x, w, b, y)
+        if out is not None:
+            return out
         return y[0] if single else y
 
     def _run(self, x, w, b, y):
@@ -341,6 +352,15 @@ class CompiledNet:
         if b.shape != (self.n_neurons,):
             raise ValueError(f"b has shape {b.shape}; expected ({self.n_neurons},), one per neuron")
         return w, b
+
+
+def _check_out(out, shape, dtype) -> None:
+    """`out=` must be a writable C-ordered ndarray of the right dtype and shape: never converted."""
+    if not isinstance(out, np.ndarray) or out.dtype != dtype:
+        raise TypeError(f"out must be a numpy array of dtype {dtype}, got "
+                        f"{getattr(out, 'dtype', type(out).__name__)}")
+    if out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out has shape {out.shape}; expected a writable C-ordered {shape}")
 
 
 def _real_array(value, name: str, dtype: np.dtype) -> np.ndarray:

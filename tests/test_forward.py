@@ -186,3 +186,18 @@ def test_compile_rejects_bad_options():
 
 def test_public_names():
     assert jitnet.compile is compile
+
+
+def test_out_buffer_is_filled_and_returned():
+    net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 3, 0, 1])
+    cn = compile(net, dtype="float64")
+    x, w, b = _values(net, 40, np.float64, 3)
+    out = np.full((40, 1), np.nan)
+    assert cn.forward(x, w, b, out=out) is out
+    assert out.tobytes() == cn.forward(x, w, b).tobytes()
+    one = np.empty(1)
+    assert cn.forward(x[0], w, b, out=one) is one and one[0] == out[0, 0]
+    for bad, error in ((np.empty((40, 1), np.float32), TypeError), (np.empty((39, 1)), ValueError),
+                       (np.empty((40, 2))[:, :1], ValueError), ([[0.0]] * 40, TypeError)):
+        with pytest.raises(error):
+            cn.forward(x, w, b, out=bad)
