@@ -56,8 +56,13 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
         return Jitted(lambda: lower_csr_backward(codes, dtype), codegen_opt=3, optimize=True,
                       use_cache=cache, recipe=_recipe("csr backward", dtype, codes))
 
+    def make_narrow() -> Jitted:
+        return Jitted(lambda: lower_csr(codes, dtype, narrow=True), codegen_opt=3, optimize=True,
+                      use_cache=cache, recipe=_recipe("csr narrow forward", dtype, codes))
+
     n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
-    return CompiledNet(net, jitted, make_grad, dtype, picked, chosen, n_threads)
+    return CompiledNet(net, jitted, make_grad, make_narrow if chosen == "csr" else None, dtype,
+                       picked, chosen, n_threads)
 
 
 def _recipe(what: str, dtype: str, codes) -> str:

@@ -125,13 +125,14 @@ class CompiledNet:
 
     `forward(x, w, b)` gives outputs, `backward(x, w, b, dy)` the VJP,
     `loss_and_grad` a loss and its weight gradients; `init(seed)` gives
-    starting weights. The gradient code is compiled on the first call that
-    needs it (`make_grad` builds it), so forward-only use pays nothing for it.
+    starting weights. The gradient code and the one-register forward for
+    calls of a few samples are compiled on the first call that needs them
+    (`make_grad`, `make_narrow` build them), so nobody pays for unused code.
     It keeps its machine code alive as long as it lives.
     """
 
-    def __init__(self, net, jitted, make_grad, dtype: str, outputs: np.ndarray, strategy: str,
-                 threads: int):
+    def __init__(self, net, jitted, make_grad, make_narrow, dtype: str, outputs: np.ndarray,
+                 strategy: str, threads: int):
         self.net = net
         self.dtype = np.dtype(dtype)
         self.strategy = strategy
@@ -139,18 +140,17 @@ class CompiledNet:
         self._jitted = jitted
         self._make_grad = make_grad
         self._grad = None
-        self._grad_lock = threading.Lock()
+        self._lazy_lock = threading.Lock()
         self._plan = Plan(net, outputs)
         self._lanes = LANES[dtype]
         self._narrow_lanes = NARROW_LANES[dtype]
         self._forward = _FORWARD_ABI(jitted.address(tile.FORWARD))
         offset = array_data_offset()
-        self._objects = self._narrow = None
+        self._objects = self._make_narrow = self._narrow = None
         if offset is not None:
             self._plan.slots[tile.PLAN_DATA_OFFSET] = offset
             self._objects = _OBJECTS_ABI(jitted.address(tile.FORWARD + tile.OBJECTS_SUFFIX))
-            narrow = jitted.address(tile.FORWARD_NARROW + tile.OBJECTS_SUFFIX)
-            self._narrow = _OBJECTS_ABI(narrow) if narrow else None
+            self._make_narrow = make_narrow
         self._work = self.n_weights + self.n_neurons
         self._zero_b = np.zeros(self.n_neurons, dtype=self.dtype)
         self._zero_b.flags.writeable = False
@@ -215,8 +215,8 @@ class CompiledNet:
         if self._objects is not None and batch * self._work < 2 * _MIN_WORK_PER_THREAD:
             # NOTE: too little work for a second thread: one call, no address
             # lookups, and a one-register tile when that covers the batch.
-            small = self._narrow is not None and batch <= self._narrow_lanes
-            call = self._narrow if small else self._objects
+            small = self._make_narrow is not None and batch <= self._narrow_lanes
+            call = self._narrow_function() if small else self._objects
             call(x, w, b, y, batch, self._scratch_for("tile"), self._plan.address)
             return
         chunks = _split(batch, self._lanes, self.threads, self._work)
@@ -291,11 +291,21 @@ class CompiledNet:
         return Gradients(dx[0] if single else dx, dw, db)
 
     def _gradient_function(self):
-        with self._grad_lock:
+        with self._lazy_lock:
             if self._grad is None:
                 jitted = self._make_grad()
                 self._grad = (jitted, _BACKWARD_ABI(jitted.address(grad.BACKWARD)))
         return self._grad[1]
+
+    def _narrow_function(self):
+        """The one-register forward (built on first use), taking array objects."""
+        if self._narrow is None:
+            with self._lazy_lock:
+                if self._narrow is None:
+                    jitted = self._make_narrow()
+                    address = jitted.address(tile.FORWARD_NARROW + tile.OBJECTS_SUFFIX)
+                    self._narrow = (jitted, _OBJECTS_ABI(address))
+        return self._narrow[1]
 
     def _scratch_for(self, kind: str) -> int:
         """This thread's 64-byte aligned scratch for `kind` ("tile" or "grad"), kept between calls."""

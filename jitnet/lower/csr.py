@@ -23,19 +23,26 @@ from .tile import I32, I64, PTR, TileContext, counted_loop
 from .vmath import emit_df, emit_f
 
 
-def lower_csr(codes, dtype: str) -> str:
-    """The CSR forward module (IR text) for a net whose non-input neurons use the activation `codes`."""
-    return _lower_csr(tuple(sorted(set(int(c) for c in codes))), dtype)
+def lower_csr(codes, dtype: str, narrow: bool = False) -> str:
+    """The CSR forward module (IR text) for a net whose non-input neurons use the activation `codes`.
+
+    `narrow` gives instead `FORWARD_NARROW`, the same pass on a one-register
+    tile for calls of a few samples; it is a module of its own, compiled only
+    when such a call comes, so the usual compile pays for one function.
+    """
+    return _lower_csr(tuple(sorted(set(int(c) for c in codes))), dtype, narrow)
 
 
 @functools.lru_cache(maxsize=64)
-def _lower_csr(codes: tuple, dtype: str) -> str:
-    # NOTE: memoized: the text depends only on (codes, dtype), and building it
-    # with llvmlite costs tens of ms, most of a cache hit's time.
+def _lower_csr(codes: tuple, dtype: str, narrow: bool) -> str:
+    # NOTE: memoized: the text depends only on (codes, dtype, narrow), and
+    # building it with llvmlite costs tens of ms.
     module = ir.Module(name="jitnet_csr")
-    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes))
-    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
-                          lanes=tile.NARROW_LANES[dtype], name=tile.FORWARD_NARROW)
+    if narrow:
+        tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
+                              lanes=tile.NARROW_LANES[dtype], name=tile.FORWARD_NARROW)
+    else:
+        tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes))
     return str(module)
 
 
