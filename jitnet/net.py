@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .activations import ActivationLike, activation_code
+from .activations import activation_code
 from .errors import GraphError
 
 _INDEX = np.int64

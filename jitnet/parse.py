@@ -30,6 +30,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from .activations import ActivationLike, activation_code
 from .errors import GraphError, Loc, NetFormatError
+from .fields import BLANKS, LIST_SEPARATORS, first_out_of_range, hex_values, token_fields
 from .net import Net, name_width
 
 __all__ = ["FORMATS", "parse"]
@@ -64,23 +65,6 @@ _TERMINALS = {
     "$END": _EOF,
 }
 
-
-def _byte_table(members: bytes) -> np.ndarray:
-    table = np.zeros(256, dtype=bool)
-    table[list(members)] = True
-    return table
-
-
-_HEX_DIGIT = np.zeros(256, dtype=np.int64)
-_HEX_DIGIT[list(b"0123456789")] = range(10)
-_HEX_DIGIT[list(b"abcdef")] = range(10, 16)
-_HEX_DIGIT[list(b"ABCDEF")] = range(10, 16)
-_LIST_SEPARATORS = _byte_table(b" \t,\n")
-_BLANKS = _byte_table(b" \t\r\n")
-# NOTE: 15 hex places keep every value below 2**60 in int64; a nonzero digit
-# before them makes a number no net can index, flagged `big`, never overflowing.
-_PLACES = 15
-_INDEX_LIMIT = 1 << 62
 _MAX_COUNT = np.iinfo(np.int64).max
 
 
@@ -317,66 +301,6 @@ def _code(src: _Source, token: Token) -> int:
     _fail(src, token.start_pos, "an activation code 00-0f or name")
 
 
-def _fields(buf: np.ndarray, separator: np.ndarray) -> tuple:
-    """Start and end offsets of the runs of non-separator bytes in `buf`."""
-    inside = ~separator[buf]
-    change = np.diff(inside.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
-    return np.flatnonzero(change == 1), np.flatnonzero(change == -1)
-
-
-def _hex_values(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
-    """The hex numbers buf[starts[k]:ends[k]] (digits only), and which are too `big` to be indices.
-
-    NOTE: fields of one width form a (fields, width) digit matrix, read with one
-    product; files hold few widths (ncc pads indices), so this loops a few times.
-    """
-    values = np.zeros(len(starts), dtype=np.int64)
-    big = np.zeros(len(starts), dtype=bool)
-    lengths = ends - starts
-    order = np.argsort(lengths, kind="stable")
-    widths, first = np.unique(lengths[order], return_index=True)
-    for width, group in zip(widths.tolist(), np.split(order, first[1:])):
-        low = min(width, _PLACES)
-        digits = _HEX_DIGIT[buf[(ends[group] - low)[:, None] + np.arange(low)]]
-        values[group] = digits @ (np.int64(16) ** np.arange(low - 1, -1, -1, dtype=np.int64))
-        if width > _PLACES:
-            high = buf[starts[group][:, None] + np.arange(width - _PLACES)]
-            big[group] = (high != ord("0")).any(axis=1)
-    return values, big
-
-
-def _first_out_of_range(values: np.ndarray, big: np.ndarray, n: int) -> Optional[int]:
-    bad = np.flatnonzero(big | (values >= min(n, _INDEX_LIMIT)))
-    return int(bad[0]) if bad.size else None
-
-
-class _Fields(NamedTuple):
-    """The fields (runs of non-separator bytes) of many tokens, split at once by numpy."""
-
-    text: str               # the tokens joined with "\n"
-    buf: np.ndarray         # its bytes
-    starts: np.ndarray      # each field's start and end in `buf`
-    ends: np.ndarray
-    at: np.ndarray          # each field's offset in the source text
-    owner: np.ndarray       # each field's token
-
-
-def _token_fields(tokens: list, separator: np.ndarray) -> _Fields:
-    """Split many tokens in one numpy pass.
-
-    NOTE: joined with "\n" (a separator), so no field spans two tokens and a
-    token's last line stays a line. The tokens are ASCII (their terminals
-    admit nothing else), so byte offsets are character offsets.
-    """
-    text = "\n".join(tokens)
-    buf = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    starts, ends = _fields(buf, separator)
-    offsets = np.cumsum([0] + [len(t) + 1 for t in tokens[:-1]]).astype(np.int64)
-    owner = np.searchsorted(offsets, starts, side="right") - 1
-    token_at = np.array([t.start_pos for t in tokens], dtype=np.int64)
-    return _Fields(text, buf, starts, ends, token_at[owner] - offsets[owner] + starts, owner)
-
-
 # --- NAL (SPEC §3.1) -------------------------------------------------------------------
 
 def _read_nal(src: _Source, tree: Tree, default: int) -> Net:
@@ -384,10 +308,10 @@ def _read_nal(src: _Source, tree: Tree, default: int) -> Net:
     count, *lines = tree.children
     n = _count(src, count)
     with_inputs = [k for k, line in enumerate(lines) if len(line.children) == 3]
-    fields = _token_fields([lines[k].children[2] for k in with_inputs], _LIST_SEPARATORS)
-    sources, big = _hex_values(fields.buf, fields.starts, fields.ends)
+    fields = token_fields([lines[k].children[2] for k in with_inputs], LIST_SEPARATORS)
+    sources, big = hex_values(fields.buf, fields.starts, fields.ends)
     at = fields.at
-    bad = _first_out_of_range(sources, big, n)
+    bad = first_out_of_range(sources, big, n)
     # NOTE: lines are checked up to the first bad in-index, so whichever error
     # comes first in the file is the one reported.
     codes = _nal_codes(src, lines, n, None if bad is None else int(at[bad]))
@@ -534,14 +458,14 @@ def _edge_lines(tokens: list, n: int) -> tuple:
 
     Returns the edges and the offset of the first index out of range (None if none is).
     """
-    fields = _token_fields(tokens, _BLANKS)
+    fields = token_fields(tokens, BLANKS)
     line = np.searchsorted(np.flatnonzero(fields.buf == ord("\n")), fields.starts)
     first = np.flatnonzero(np.diff(line, prepend=-1))  # each line's first field: i
     weighted = np.diff(first, append=len(fields.starts)) == 3
-    (i, i_big), (j, j_big) = (_hex_values(fields.buf, fields.starts[first + k], fields.ends[first + k])
+    (i, i_big), (j, j_big) = (hex_values(fields.buf, fields.starts[first + k], fields.ends[first + k])
                               for k in (0, 1))
-    bad = [first[k] + field for field, k in enumerate((_first_out_of_range(i, i_big, n),
-                                                       _first_out_of_range(j, j_big, n)))
+    bad = [first[k] + field for field, k in enumerate((first_out_of_range(i, i_big, n),
+                                                       first_out_of_range(j, j_big, n)))
            if k is not None]
     w_fields = first[weighted] + 2
     weight_at = np.full(len(first), -1, dtype=np.int64)
