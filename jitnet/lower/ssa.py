@@ -130,7 +130,7 @@ class _Writer:
         self.vec = f"<{self.lanes} x {self.scalar}>"
         self.pvec = f"<{self.part} x {self.scalar}>"
         suffix = "f32" if dtype == "float32" else "f64"
-        self.fma = f"@llvm.fma.v{self.lanes}{suffix}"
+        self.fma_name = f"@llvm.fma.v{self.lanes}{suffix}"
         self.pfma = f"@llvm.fma.v{self.part}{suffix}"
         self.align = 4 if dtype == "float32" else 8
         self.row_align = min(tile.TILE_ALIGN, self.lanes * self.align)
@@ -164,6 +164,12 @@ class _Writer:
         self.emit(f"%{name}.v = shufflevector {self.vec} %{name}.s, {self.vec} poison, "
                   f"<{self.lanes} x i32> zeroinitializer")
         return f"%{name}.v"
+
+    def fma(self, name, a, b, acc):
+        """%name = fma(a, b, acc) on tile vectors; returns "%name"."""
+        self.emit(f"%{name} = call {self.vec} {self.fma_name}({self.vec} {a}, {self.vec} {b}, "
+                  f"{self.vec} {acc})")
+        return f"%{name}"
 
     def chunk(self, value, k, name):
         mask = ", ".join(f"i32 {k * self.part + m}" for m in range(self.part))
@@ -212,9 +218,7 @@ def _forward_part(net, dtype, name, neurons, keep_z) -> str:
             if i not in values:
                 values[i] = out.load_row("tile", i, f"n{out.hex(i)}")
             weight = out.load_splat("w", e, f"w{out.hex(i)}{h}")
-            out.emit(f"%z{h}.{step} = call {out.vec} {out.fma}({out.vec} {values[i]}, "
-                     f"{out.vec} {weight}, {out.vec} {z})")
-            z = f"%z{h}.{step}"
+            z = out.fma(f"z{h}.{step}", values[i], weight, z)
         code = int(net.activations[j])
         out.emit(f"%n{h} = call {out.vec} @jitnet_f{code:02x}({out.vec} {z})")
         values[j] = f"%n{h}"
@@ -245,9 +249,7 @@ def _reverse_part(net, dtype, name, neurons, seed_row) -> str:
             if j not in dz:
                 dz[j] = out.load_row("ztile", j, f"Dz{hj}")
             weight = out.load_splat("w", edge, f"w{h}{hj}")
-            out.emit(f"%Dn{h}.{step} = call {out.vec} {out.fma}({out.vec} {weight}, "
-                     f"{out.vec} {dz[j]}, {out.vec} {dn})")
-            dn = f"%Dn{h}.{step}"
+            dn = out.fma(f"Dn{h}.{step}", weight, dz[j], dn)
             out.fold_into("dwp", edge, f"Dw{h}{hj}", (n_i, dz[j]))
         if dn == "zeroinitializer":
             out.emit(f"%Dn{h} = fadd {out.vec} zeroinitializer, zeroinitializer")
