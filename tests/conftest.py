@@ -1,6 +1,14 @@
-"""Test-session set-up: compiled code goes to a private cache folder, never the user's."""
+"""Test-session set-up: compiled code goes to a private cache folder, never the user's;
+under CI (`CI=true`, as `.ci/run` sets) hypothesis draws the same examples every run."""
+
+import os
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True, scope="session")
