@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .jit import Jitted
+from .jit import Jitted, vector_registers
 from .lower.csr import lower_csr, lower_csr_backward
 from .lower.ssa import SSA_MAX_EDGES, lower_ssa, lower_ssa_backward
 from .net import Net, as_index_list
@@ -43,31 +43,34 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
     chosen = _auto_strategy(net) if strategy == "auto" else strategy
     picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")
     codes = sorted({int(c) for c in net.activations[net.fan_in > 0]})
+    registers = vector_registers()
     if chosen == "ssa":
         jitted = Jitted(lower_ssa(net, dtype), codegen_opt=0, optimize=False, use_cache=cache)
     else:
-        jitted = Jitted(lambda: lower_csr(codes, dtype), codegen_opt=3, optimize=True,
-                        use_cache=cache, recipe=_recipe("csr forward", dtype, codes))
+        jitted = Jitted(lambda: lower_csr(codes, dtype, registers), codegen_opt=3, optimize=True,
+                        use_cache=cache, recipe=_recipe("csr forward", dtype, codes, registers))
 
     def make_grad() -> Jitted:
         if chosen == "ssa":
             return Jitted(lower_ssa_backward(net, dtype, picked), codegen_opt=0, optimize=False,
                           use_cache=cache)
-        return Jitted(lambda: lower_csr_backward(codes, dtype), codegen_opt=3, optimize=True,
-                      use_cache=cache, recipe=_recipe("csr backward", dtype, codes))
+        return Jitted(lambda: lower_csr_backward(codes, dtype, registers), codegen_opt=3,
+                      optimize=True, use_cache=cache,
+                      recipe=_recipe("csr backward", dtype, codes, registers))
 
     def make_narrow() -> Jitted:
-        return Jitted(lambda: lower_csr(codes, dtype, narrow=True), codegen_opt=3, optimize=True,
-                      use_cache=cache, recipe=_recipe("csr narrow forward", dtype, codes))
+        return Jitted(lambda: lower_csr(codes, dtype, registers, narrow=True), codegen_opt=3,
+                      optimize=True, use_cache=cache,
+                      recipe=_recipe("csr narrow forward", dtype, codes, registers))
 
     n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
     return CompiledNet(net, jitted, make_grad, make_narrow if chosen == "csr" else None, dtype,
                        picked, chosen, n_threads)
 
 
-def _recipe(what: str, dtype: str, codes) -> str:
+def _recipe(what: str, dtype: str, codes, registers: tuple) -> str:
     """Everything the CSR tier's IR text depends on: a cache key that needs no lowering."""
-    return f"{what} {dtype} codes={codes} lowering={_lowering_digest()}"
+    return f"{what} {dtype} codes={codes} registers={registers[0]}x{registers[1]} lowering={_lowering_digest()}"
 
 
 @functools.lru_cache(maxsize=None)

@@ -34,6 +34,14 @@ def host() -> tuple:
     return llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
+def vector_registers() -> tuple:
+    """(count, bytes each) of the host's vector registers: 32 x 64 with AVX-512, 16 x 32 with AVX."""
+    features = host()[2].split(",")
+    if "+avx512f" in features:
+        return 32, 64
+    return (16, 32) if "+avx" in features else (16, 16)
+
+
 def _target_machine(codegen_opt: int):
     triple, cpu, features = host()
     target = llvm.Target.from_triple(triple)

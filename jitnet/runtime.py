@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .lower import grad, tile
+from .plan import Plan
 from .lower.tile import LANES, NARROW_LANES, TILE_ALIGN
 
 _P, _N = ctypes.c_void_p, ctypes.c_int64
@@ -62,62 +63,6 @@ def _pool() -> ThreadPoolExecutor:
             _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
                                        thread_name_prefix="jitnet")
         return _POOL
-
-
-class Plan:
-    """The index arrays a compiled forward pass reads, and the slot array pointing at them."""
-
-    def __init__(self, net, outputs: np.ndarray):
-        self.order, self.segments = _segments(net)
-        self.in_ptr = np.ascontiguousarray(net.in_ptr, dtype=np.int64)
-        self.in_src = net.in_src.astype(np.int32)
-        self.inputs = net.inputs.astype(np.int32)
-        self.outputs = outputs.astype(np.int32)
-        self.out_ptr = np.ascontiguousarray(net.out_ptr, dtype=np.int64)
-        self.out_dst = net.out_dst.astype(np.int32)
-        self.out_edge = net.out_edge.astype(np.int32)
-        self.seed_row = grad.seed_rows(outputs, net.n_neurons)
-        self.seed_of_output = self.seed_row[outputs].astype(np.int32)
-        self.n_seed_rows = int(self.seed_row.max(initial=-1)) + 1
-        self.slots = np.zeros(tile.PLAN_SLOTS, dtype=np.uint64)
-        self.slots[tile.PLAN_IN_PTR] = self.in_ptr.ctypes.data
-        self.slots[tile.PLAN_IN_SRC] = self.in_src.ctypes.data
-        self.slots[tile.PLAN_ORDER] = self.order.ctypes.data
-        self.slots[tile.PLAN_SEGS] = self.segments.ctypes.data
-        self.slots[tile.PLAN_N_SEGS] = len(self.segments)
-        self.slots[tile.PLAN_INPUTS] = self.inputs.ctypes.data
-        self.slots[tile.PLAN_N_INPUTS] = len(self.inputs)
-        self.slots[tile.PLAN_OUTPUTS] = self.outputs.ctypes.data
-        self.slots[tile.PLAN_N_OUTPUTS] = len(self.outputs)
-        self.slots[tile.PLAN_N_NEURONS] = net.n_neurons
-        self.slots[tile.PLAN_N_WEIGHTS] = net.n_weights
-        self.slots[tile.PLAN_OUT_PTR] = self.out_ptr.ctypes.data
-        self.slots[tile.PLAN_OUT_DST] = self.out_dst.ctypes.data
-        self.slots[tile.PLAN_OUT_EDGE] = self.out_edge.ctypes.data
-        self.slots[tile.PLAN_SEED_ROW] = self.seed_row.ctypes.data
-        self.slots[tile.PLAN_N_SEED_ROWS] = self.n_seed_rows
-        self.slots[tile.PLAN_SEED_OF_OUTPUT] = self.seed_of_output.ctypes.data
-        self.address = self.slots.ctypes.data
-
-
-def _segments(net):
-    """Non-input neurons by (depth, code, fan-in, index), cut into runs of one depth and one code.
-
-    NOTE: neurons of one depth never feed each other, so a run's neurons are
-    independent (the CSR tier computes them in pairs) and share one activation;
-    sorting by fan-in pairs neurons of similar fan-in, so little of a pair's
-    work runs as one lone FMA chain. The order changes no result.
-    """
-    compute = np.flatnonzero(net.fan_in > 0)
-    codes = net.activations[compute].astype(np.int64)
-    depth = net.depth[compute]
-    by_level = np.lexsort((compute, net.fan_in[compute], codes, depth))
-    compute, codes, depth = compute[by_level], codes[by_level], depth[by_level]
-    if len(compute) == 0:
-        return compute.astype(np.int32), np.zeros((0, 3), dtype=np.int64)
-    starts = np.concatenate([[0], np.flatnonzero((np.diff(depth) != 0) | (np.diff(codes) != 0)) + 1])
-    stops = np.append(starts[1:], len(compute))
-    return compute.astype(np.int32), np.stack([starts, stops, codes[starts]], axis=1)
 
 
 class CompiledNet:
@@ -232,17 +177,41 @@ class CompiledNet:
         y_at = y.ctypes.data + lo * y.strides[0]
         self._forward(x_at, w, b, y_at, hi - lo, self._scratch_for("tile"), plan)
 
-    def backward(self, x, w=None, b=None, dy=None):
+    def backward(self, x, w=None, b=None, dy=None, out=None):
         """The VJP: `Gradients(dx, dw, db)` for cotangent `dy` (shaped like forward's y).
 
         Runs the forward pass itself; dw and db are summed over the batch.
+        `out`, if given, is a triple `(dx, dw, db)` (a `Gradients` from an
+        earlier call will do) of writable C-ordered arrays of the net's dtype,
+        shaped like the result: they are filled and returned as a `Gradients`
+        of the same objects, so a training loop allocates no result arrays
+        per call. They must not overlap each other or x, w, b, dy: the native
+        code assumes its buffers do not alias (not checked, as for forward).
+
+        Raises:
+            TypeError: `out` is not three arrays, or one has the wrong dtype.
+            ValueError: a shape is wrong, or a buffer is read-only or not C-ordered.
         """
         if dy is None:
             raise TypeError("backward() needs dy, the cotangent of the outputs")
         x, single = self._samples(x)
         w, b = self._parameters(w, b)
         dy = self._cotangent(dy, len(x), single)
-        return self._backward(x, w, b, dy, single)
+        if out is not None:
+            out = self._gradient_buffers(out, len(x), single)
+        return self._backward(x, w, b, dy, single, out)
+
+    def _gradient_buffers(self, out, batch: int, single: bool):
+        """`backward`'s `out=` as a `Gradients`, each buffer checked (and named in the error)."""
+        try:
+            dx, dw, db = out
+        except (TypeError, ValueError):
+            raise TypeError(f"out must be three arrays (dx, dw, db), got {type(out).__name__}") from None
+        shape = (self.n_inputs,) if single else (batch, self.n_inputs)
+        _check_out(dx, shape, self.dtype, "out.dx")
+        _check_out(dw, (self.n_weights,), self.dtype, "out.dw")
+        _check_out(db, (self.n_neurons,), self.dtype, "out.db")
+        return Gradients(dx, dw, db)
 
     def loss_and_grad(self, x, w=None, b=None, target=None, loss="mse"):
         """`(loss, dw, db)`: a loss summed over the batch and its gradients (SPEC §4).
@@ -261,22 +230,39 @@ class CompiledNet:
         _, dw, db = self._backward(x, w, b, dy.astype(self.dtype), single)
         return value, dw, db
 
-    def _backward(self, x, w, b, dy, single):
+    def _backward(self, x, w, b, dy, single, out=None):
+        """The VJP of checked arguments, into `out` (checked `Gradients`) or new arrays.
+
+        NOTE: the native call overwrites its dw and db, so with several
+        threads every chunk but the first needs private ones; chunk 0 writes
+        straight into the result and the others are added to it in chunk
+        order, the same order with or without `out`, so the bits are the same.
+        """
         batch = len(x)
-        dx = np.empty((batch, self.n_inputs), dtype=self.dtype)
+        if out is None:
+            dx = np.empty((batch, self.n_inputs), dtype=self.dtype)
+            dw, db = np.empty(self.n_weights, self.dtype), np.empty(self.n_neurons, self.dtype)
+        else:
+            dx, dw, db = out.dx.reshape(batch, self.n_inputs), out.dw, out.db
         if batch == 0:
-            return Gradients(dx, np.zeros(self.n_weights, self.dtype), np.zeros(self.n_neurons, self.dtype))
+            dw.fill(0)
+            db.fill(0)
+            return Gradients(dx, dw, db) if out is None else out
         function = self._gradient_function()
-        chunks = _split(batch, self._lanes, self.threads, 3 * (self.n_weights + self.n_neurons))
-        sums = [(np.empty(self.n_weights, self.dtype), np.empty(self.n_neurons, self.dtype))
-                for _ in chunks]
+        work = 3 * (self.n_weights + self.n_neurons)
+        if batch * work < 2 * _MIN_WORK_PER_THREAD:
+            chunks = [(0, batch)]  # NOTE: what `_split` gives for this little work, without its cost
+        else:
+            chunks = _split(batch, self._lanes, self.threads, work)
+        sums = [(dw, db)] + [(np.empty(self.n_weights, self.dtype), np.empty(self.n_neurons, self.dtype))
+                             for _ in chunks[1:]]
 
         def run(k):
             lo, hi = chunks[k]
             dw_k, db_k = sums[k]
-            function(x.ctypes.data + lo * x.strides[0], w.ctypes.data, b.ctypes.data,
-                     dy.ctypes.data + lo * dy.strides[0], dx.ctypes.data + lo * dx.strides[0],
-                     dw_k.ctypes.data, db_k.ctypes.data, hi - lo, self._scratch_for("grad"),
+            function(_data_address(x) + lo * x.strides[0], _data_address(w), _data_address(b),
+                     _data_address(dy) + lo * dy.strides[0], _data_address(dx) + lo * dx.strides[0],
+                     _data_address(dw_k), _data_address(db_k), hi - lo, self._scratch_for("grad"),
                      self._plan.address)
 
         futures = [_pool().submit(run, k) for k in range(1, len(chunks))]
@@ -284,10 +270,11 @@ class CompiledNet:
         for f in futures:
             f.result()
         # NOTE: per-thread partial sums are added in chunk order: a fixed order.
-        dw, db = sums[0]
         for dw_k, db_k in sums[1:]:
             dw += dw_k
             db += db_k
+        if out is not None:
+            return out
         return Gradients(dx[0] if single else dx, dw, db)
 
     def _gradient_function(self):
@@ -364,13 +351,24 @@ class CompiledNet:
         return w, b
 
 
-def _check_out(out, shape, dtype) -> None:
-    """`out=` must be a writable C-ordered ndarray of the right dtype and shape: never converted."""
+def _data_address(a: np.ndarray) -> int:
+    """The address of `a`'s data, read from the array object when `array_data_offset` is known.
+
+    NOTE: `a.ctypes.data` costs ~2 us; a batch-1 backward passes seven arrays.
+    """
+    offset = array_data_offset()
+    if offset is None:
+        return a.ctypes.data
+    return ctypes.c_void_p.from_address(id(a) + offset).value or 0
+
+
+def _check_out(out, shape, dtype, name: str = "out") -> None:
+    """`out=` (`name` in errors) must be a writable C-ordered ndarray of the right dtype and shape."""
     if not isinstance(out, np.ndarray) or out.dtype != dtype:
-        raise TypeError(f"out must be a numpy array of dtype {dtype}, got "
+        raise TypeError(f"{name} must be a numpy array of dtype {dtype}, got "
                         f"{getattr(out, 'dtype', type(out).__name__)}")
     if out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"out has shape {out.shape}; expected a writable C-ordered {shape}")
+        raise ValueError(f"{name} has shape {out.shape}; expected a writable C-ordered {shape}")
 
 
 def _real_array(value, name: str, dtype: np.dtype) -> np.ndarray:

@@ -1,10 +1,12 @@
 """The compiled VJP and losses against the float64 reference, finite differences and each other."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jitnet import reference
+from jitnet import reference, runtime
 from jitnet.compiler import compile
 from jitnet.equations import equations
 from jitnet.net import Net
@@ -202,3 +204,65 @@ def test_every_code_in_one_net(dtype, rtol):
     want = reference.forward(net, x.astype(float), w.astype(float), b.astype(float), outputs=cn.outputs).y
     np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol)
     _check_against_reference(net, cn, x, w, b, dy, rtol)
+
+
+def _nan_buffers(cn, dx_shape):
+    return tuple(np.full(shape, np.nan, dtype=cn.dtype) for shape in (dx_shape, cn.n_weights, cn.n_neurons))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_out_buffers_are_filled_bit_identically_and_returned(dtype, threads):
+    """`backward(..., out=)` writes the plain call's bits into the caller's arrays, alone or split."""
+    net = Net(300, [(i, j) for j in range(30, 300) for i in range(j - 30, j, 4)], activations="tanh")
+    cn = compile(net, dtype=dtype, threads=threads)
+    split = 1200
+    # NOTE: the largest batch must really be split for threads=2, or chunk 0's
+    # direct write and the later chunks' private sums go untested.
+    assert len(runtime._split(split, cn._lanes, threads, 3 * (net.n_weights + net.n_neurons))) == threads
+    x, w, b, dy = _values(net, split, dtype, 11, net.n_outputs)
+    for batch in (None, 1, 37, split):
+        xs, dys = (x[0], dy[0]) if batch is None else (x[:batch], dy[:batch])
+        want = cn.backward(xs, w, b, dys)
+        out = _nan_buffers(cn, xs.shape)
+        for _ in range(2):  # a reused buffer is overwritten, never added to
+            got = cn.backward(xs, w, b, dys, out=out)
+            assert got._fields == ("dx", "dw", "db") and all(g is o for g, o in zip(got, out))
+            for name, g, r in zip(got._fields, got, want):
+                assert g.tobytes() == r.tobytes(), (name, batch)
+    again = cn.backward(x, w, b, dy, out=got)  # a Gradients from an earlier call will do
+    assert again.dx is got.dx and again.dw.tobytes() == want.dw.tobytes()
+    empty = cn.backward(x[:0], w, b, dy[:0], out=_nan_buffers(cn, (0, net.n_inputs)))
+    assert not empty.dw.any() and not empty.db.any()
+
+
+def test_bad_out_buffers_raise_before_the_call_and_name_the_buffer():
+    net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 2, 0, 1])
+    cn = compile(net, dtype="float64")
+    x, w, b, dy = _values(net, 6, np.float64, 2, cn.n_outputs)
+    shapes = {"dx": (6, 3), "dw": (4,), "db": (5,)}
+
+    def read_only(shape):
+        a = np.full(shape, 7.0)
+        a.flags.writeable = False
+        return a
+
+    bad = [(lambda s: np.full(s, 7.0, np.float32), TypeError),
+           (lambda s: np.full(s[:-1] + (s[-1] + 1,), 7.0), ValueError),
+           (lambda s: np.full(s[:-1] + (2 * s[-1],), 7.0)[..., ::2], ValueError),
+           (read_only, ValueError),
+           (lambda s: np.full(s, 7.0).tolist(), TypeError)]
+    for k, (name, shape) in enumerate(shapes.items()):
+        for make, error in bad:
+            out = [np.full(s, 7.0) for s in shapes.values()]
+            out[k] = make(shape)
+            expected = rf"out\.{name}.*" + (re.escape(str(shape)) if error is ValueError else "float64")
+            with pytest.raises(error, match=expected):
+                cn.backward(x, w, b, dy, out=out)
+            assert all((np.asarray(o) == 7.0).all() for o in out), (name, error)
+    with pytest.raises(ValueError, match=r"out\.dx.*\(3,\)"):  # one sample: dx is (n_inputs,)
+        cn.backward(x[0], w, b, dy[0], out=(np.empty((1, 3)), np.empty(4), np.empty(5)))
+    for wrong in (np.empty(3), np.empty(4), (np.empty((6, 3)), np.empty(4)), 0, "dx dw db",
+                  (np.empty((6, 3)), np.empty(4), np.empty(5), np.empty(5))):
+        with pytest.raises(TypeError, match="out"):
+            cn.backward(x, w, b, dy, out=wrong)

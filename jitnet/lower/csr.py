@@ -15,78 +15,148 @@ in-edge in canonical order (SPEC §1).
 """
 
 import functools
+from typing import NamedTuple
 
 from llvmlite import ir
 
 from . import grad, tile
-from .tile import I32, I64, PTR, TileContext, counted_loop
+from .tile import I32, I64, INPUT_CODE, PTR, TileContext, counted_loop
 from .vmath import emit_df, emit_f
 
 
-def lower_csr(codes, dtype: str, narrow: bool = False) -> str:
+class Blocking(NamedTuple):
+    """Shape of the dense-block kernels for one register file and tile row.
+
+    `width` lanes of `neurons` neurons' chains are in flight at once (the
+    tile row is swept in parts of `width` lanes); the dw kernel keeps
+    `dw_neurons` neurons' whole Dz rows in registers.
+    """
+
+    width: int
+    neurons: int
+    dw_neurons: int
+
+
+def blocking(registers: tuple, lanes: int, itemsize: int) -> Blocking:
+    """The blocking for `registers` = (count, bytes each) of vector registers.
+
+    NOTE: a part of two registers per chain leaves room for the most chains
+    with the shared part and a broadcast weight beside them (AVX2, 16 x 32 B,
+    float32: 16 lanes x 6 neurons = 12 accumulators); a whole row per chain
+    spilled on AVX2 (measured). 8 independent chains hide the FMA latency.
+    """
+    count, size = registers
+    row_bytes = lanes * itemsize
+    part_regs = max(1, min(row_bytes, 2 * size) // size)
+    row_regs = max(1, row_bytes // size)
+    neurons = max(2, min(12, (count - part_regs - 2) // part_regs))
+    dw_neurons = max(2, min(12, (count - 1 - row_regs) // (row_regs + 1)))
+    return Blocking(part_regs * size // itemsize if row_bytes > size else lanes, neurons, dw_neurons)
+
+
+def lower_csr(codes, dtype: str, registers: tuple, narrow: bool = False) -> str:
     """The CSR forward module (IR text) for a net whose non-input neurons use the activation `codes`.
 
-    `narrow` gives instead `FORWARD_NARROW`, the same pass on a one-register
-    tile for calls of a few samples; it is a module of its own, compiled only
-    when such a call comes, so the usual compile pays for one function.
+    `registers` (count, bytes) of the host's vector registers shape the
+    dense-block kernel. `narrow` gives instead `FORWARD_NARROW`, the same pass on a
+    one-register tile for calls of a few samples; it is a module of its own,
+    compiled only when such a call comes, so the usual compile pays for one
+    function.
     """
-    return _lower_csr(tuple(sorted(set(int(c) for c in codes))), dtype, narrow)
+    return _lower_csr(_codes(codes), dtype, tuple(registers), narrow)
+
+
+def _codes(codes) -> tuple:
+    return tuple(sorted(set(int(c) for c in codes)))
 
 
 @functools.lru_cache(maxsize=64)
-def _lower_csr(codes: tuple, dtype: str, narrow: bool) -> str:
-    # NOTE: memoized: the text depends only on (codes, dtype, narrow), and
-    # building it with llvmlite costs tens of ms.
+def _lower_csr(codes: tuple, dtype: str, registers: tuple, narrow: bool) -> str:
+    # NOTE: memoized: the text depends only on these arguments, and building
+    # it with llvmlite costs tens of ms.
     module = ir.Module(name="jitnet_csr")
-    if narrow:
-        tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
-                              lanes=tile.NARROW_LANES[dtype], name=tile.FORWARD_NARROW)
-    else:
-        tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes))
+    lanes = (tile.NARROW_LANES if narrow else tile.LANES)[dtype]
+    shape = blocking(registers, lanes, _itemsize(dtype))
+    name = tile.FORWARD_NARROW if narrow else tile.FORWARD
+    tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes, shape), lanes=lanes,
+                          name=name)
     return str(module)
 
 
-def lower_csr_backward(codes, dtype: str) -> str:
+def lower_csr_backward(codes, dtype: str, registers: tuple) -> str:
     """The CSR backward (VJP) module as IR text; see `grad.py` for the ABI."""
-    return _lower_csr_backward(tuple(sorted(set(int(c) for c in codes))), dtype)
+    return _lower_csr_backward(_codes(codes), dtype, tuple(registers))
 
 
 @functools.lru_cache(maxsize=64)
-def _lower_csr_backward(codes: tuple, dtype: str) -> str:
+def _lower_csr_backward(codes: tuple, dtype: str, registers: tuple) -> str:
     module = ir.Module(name="jitnet_csr_grad")
-    grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes),
-                           lambda ctx: _emit_reverse(ctx, codes))
+    shape = blocking(registers, tile.LANES[dtype], _itemsize(dtype))
+    grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes, shape),
+                           lambda ctx: _emit_reverse(ctx, codes, shape))
     return str(module)
 
 
-def _emit_body(ctx: TileContext, codes):
+def _itemsize(dtype: str) -> int:
+    return 4 if dtype == "float32" else 8
+
+
+def _emit_body(ctx: TileContext, codes, shape: Blocking):
+    """The forward pass: per segment, blocks of neurons with a shared in-set, then pairs."""
     bld = ctx.builder
     arrays = _Arrays(ctx)
     accs = [_entry_alloca(bld, ctx.vector, f"acc{k}") for k in range(2)]
-    _for_each_segment(ctx, codes, "act", reverse=False,
-                      emit=lambda c, start, stop: _emit_segment(ctx, arrays, accs, c, start, stop))
+    block = _Block(ctx, shape, "zs")
+
+    def emit(code, start, stop, shared):
+        def group(positions):
+            _emit_block(ctx, arrays, block, code, positions)
+        rest = _for_each_group(ctx, shape.neurons, start, stop, shared, group)
+        _emit_segment(ctx, arrays, accs, code, rest, stop)
+
+    _for_each_segment(ctx, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "act", emit, codes)
 
 
-def _for_each_segment(ctx: TileContext, codes, label: str, reverse: bool, emit):
-    """For each segment (start, stop, code) of the plan, in order or reversed,
-    `emit(code, start, stop)` inside the branch of its activation code."""
+def _for_each_segment(ctx: TileContext, segs_slot: int, count_slot: int, label: str, emit,
+                      codes=None):
+    """For each segment (start, stop, code, shared) of a plan's schedule, in order,
+    `emit(code, start, stop, shared)`: inside the branch of its code when `codes`
+    is given, else once for all (code None)."""
     bld = ctx.builder
-    segs = ctx.plan_slot(tile.PLAN_SEGS, PTR, "segs")
-    n_segs = ctx.plan_slot(tile.PLAN_N_SEGS, I64, "n_segs")
-    with counted_loop(bld, I64(0), n_segs, f"{label}.seg") as k:
-        s = bld.sub(bld.sub(n_segs, I64(1)), k) if reverse else k
-        start = _load_i64(bld, segs, bld.mul(s, I64(3)), "seg_start")
-        stop = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(1)), "seg_stop")
-        code = _load_i64(bld, segs, bld.add(bld.mul(s, I64(3)), I64(2)), "seg_code")
-        done = bld.append_basic_block(f"{label}.done")
-        switch = bld.switch(code, done)
-        for c in codes:
-            block = bld.append_basic_block(f"{label}{c:02x}")
-            switch.add_case(I64(c), block)
-            bld.position_at_end(block)
-            emit(c, start, stop)
-            bld.branch(done)
-        bld.position_at_end(done)
+    segs = ctx.plan_slot(segs_slot, PTR, "segs")
+    n_segs = ctx.plan_slot(count_slot, I64, "n_segs")
+    with counted_loop(bld, I64(0), n_segs, f"{label}.seg") as s:
+        start, stop, code, shared = (_load_i64(bld, segs, bld.add(bld.mul(s, I64(4)), I64(k)), name)
+                                     for k, name in enumerate(("start", "stop", "code", "shared")))
+        if codes is None:
+            emit(None, start, stop, shared)
+        else:
+            _switch(bld, code, codes, label, lambda c: emit(c, start, stop, shared))
+
+
+def _switch(bld: ir.IRBuilder, code, codes, label: str, emit):
+    """`emit(c)` in the branch of `code`'s value c among `codes`."""
+    done = bld.append_basic_block(f"{label}.done")
+    switch = bld.switch(code, done)
+    for c in codes:
+        block = bld.append_basic_block(f"{label}{c & 0xff:02x}")
+        switch.add_case(I64(c), block)
+        bld.position_at_end(block)
+        emit(c)
+        bld.branch(done)
+    bld.position_at_end(done)
+
+
+def _for_each_group(ctx: TileContext, size: int, start, stop, shared, emit) -> ir.Value:
+    """When the segment is `shared`, `emit(positions)` for each whole group of `size`
+    consecutive positions; returns the first position left to the neuron-by-neuron code."""
+    bld = ctx.builder
+    whole = bld.sdiv(bld.sub(stop, start), I64(size))
+    groups = bld.select(bld.icmp_signed("!=", shared, I64(0)), whole, I64(0), name="groups")
+    with counted_loop(bld, I64(0), groups, "group") as g:
+        first = bld.add(start, bld.mul(g, I64(size)))
+        emit([bld.add(first, I64(r)) for r in range(size)])
+    return bld.add(start, bld.mul(groups, I64(size)), name="rest")
 
 
 class _Arrays:
@@ -98,13 +168,81 @@ class _Arrays:
         self.order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
 
 
+class _Block:
+    """Chains of several neurons that share their other operand: `Blocking.neurons` chains
+    of `Blocking.width` lanes in registers, their full rows kept in a stack buffer."""
+
+    def __init__(self, ctx: TileContext, shape: Blocking, name: str):
+        self.ctx, self.size, self.width = ctx, shape.neurons, shape.width
+        self.part = ir.VectorType(ctx.scalar, shape.width)
+        self.rows = _entry_alloca(ctx.builder, ctx.scalar, name, count=self.size * ctx.lanes)
+        self.accs = [_entry_alloca(ctx.builder, self.part, f"{name}{r}") for r in range(self.size)]
+
+    def row(self, r) -> ir.Value:
+        """Pointer to chain r's full row (r an int or i64)."""
+        bld = self.ctx.builder
+        index = I64(r * self.ctx.lanes) if isinstance(r, int) else bld.mul(r, I64(self.ctx.lanes))
+        return bld.gep(self.rows, [index], inbounds=True, source_etype=self.ctx.scalar)
+
+    def store(self, r: int, value: ir.Value):
+        self.ctx.builder.store(value, self.row(r), align=self.ctx.align)
+
+    def load(self, r) -> ir.Value:
+        return self.ctx.builder.load(self.row(r), align=self.ctx.align, typ=self.ctx.vector)
+
+    def run(self, count, shared_row, weight, label: str):
+        """For each chain r: row_r = fma(shared_row(k), weight(r, k), row_r) for k < count, in order.
+
+        `shared_row(k)` gives a pointer to a tile row, `weight(r, k)` a scalar.
+        NOTE: each lane's chain is the same whatever the width, so the bits
+        equal the one-neuron-at-a-time path's.
+        """
+        ctx, bld = self.ctx, self.ctx.builder
+        align = min(tile.TILE_ALIGN, self.width * ctx.align)
+        with counted_loop(bld, I64(0), I64(ctx.lanes // self.width), f"{label}.part") as c:
+            offset = bld.mul(c, I64(self.width))
+            parts = [bld.gep(self.row(r), [offset], inbounds=True, source_etype=ctx.scalar)
+                     for r in range(self.size)]
+            for acc, part in zip(self.accs, parts):
+                bld.store(bld.load(part, align=ctx.align, typ=self.part), acc)
+            with counted_loop(bld, I64(0), count, label) as k:
+                source = bld.gep(shared_row(k), [offset], inbounds=True, source_etype=ctx.scalar)
+                value = bld.load(source, align=align, typ=self.part)
+                for r, acc in enumerate(self.accs):
+                    w = ctx.splat(weight(r, k), lanes=self.width)
+                    bld.store(ctx.fma(value, w, bld.load(acc, typ=self.part)), acc)
+            for acc, part in zip(self.accs, parts):
+                bld.store(bld.load(acc, typ=self.part), part, align=ctx.align)
+
+
+def _emit_block(ctx, arrays, block: _Block, code, positions):
+    """Neurons at `positions` sharing one in-set: each source row loaded once for all of them."""
+    bld = ctx.builder
+    neurons = [bld.sext(_load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
+    begins = [_load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
+    count = bld.sub(_load_i64(bld, arrays.in_ptr, bld.add(neurons[0], I64(1))), begins[0])
+    for r, j in enumerate(neurons):
+        block.store(r, ctx.splat(ctx.load_scalar(ctx.b, j, "bias")))
+
+    def source_row(k):
+        return ctx.row(bld.sext(_load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64))
+
+    block.run(count, source_row, lambda r, k: ctx.load_scalar(ctx.w, bld.add(begins[r], k), "w"),
+              f"block{code:02x}")
+    # The activation is emitted once, in a loop over the block, not once per neuron.
+    with counted_loop(bld, I64(0), I64(len(positions)), f"block_f{code:02x}") as r:
+        j = bld.sext(_load_i32(bld, arrays.order, bld.add(positions[0], r)), I64)
+        z = block.load(r)
+        ctx.store_neuron(z, emit_f(bld, code, z), j)
+
+
 def _emit_segment(ctx, arrays, accs, code, start, stop):
     """Neurons order[start:stop], all with activation `code`, in pairs then one left over."""
     bld = ctx.builder
     n_pairs = bld.sdiv(bld.sub(stop, start), I64(2), name="n_pairs")
     with counted_loop(bld, I64(0), n_pairs, f"pair{code:02x}") as p:
         first = bld.add(start, bld.mul(p, I64(2)))
-        _emit_neurons(ctx, arrays, accs, code, [first, bld.add(first, I64(1))])
+        _emit_neurons(ctx, arrays, accs[:2], code, [first, bld.add(first, I64(1))])
     odd = bld.icmp_signed("<", bld.add(start, bld.mul(n_pairs, I64(2))), stop)
     with bld.if_then(odd):
         _emit_neurons(ctx, arrays, accs[:1], code, [bld.sub(stop, I64(1))])
@@ -150,45 +288,56 @@ def _emit_edge(ctx, arrays, acc, e):
     bld.store(ctx.fma(ctx.load_row(i, "n_i"), weight, z), acc)
 
 
-def _emit_reverse(ctx: grad.GradContext, codes):
-    """Segments in reverse (a segment's neurons are independent), then the inputs."""
+def _emit_reverse(ctx: grad.GradContext, codes, shape: Blocking):
+    """Dn, Dz and db over the reverse schedule (inputs last: their Dn is dx), then every dw.
+
+    NOTE: dw_ij = n_i * Dz_j is taken target by target, after all Dz are
+    known: neuron j's in-edges are contiguous, so the partial sums are walked
+    in order, and a dense block's sources are loaded once for all its
+    neurons. Each partial is updated once per tile as before: same bits.
+    """
     bld = ctx.builder
     acc = _entry_alloca(bld, ctx.vector, "dn")
-    order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
+    block = _Block(ctx, shape, "dns")
+    order = ctx.plan_slot(tile.PLAN_REVERSE_ORDER, PTR, "reverse_order")
 
-    def emit(c, start, stop):
-        with counted_loop(bld, start, stop, f"rneuron{c:02x}") as p:
-            _emit_reverse_neuron(ctx, acc, c, bld.sext(_load_i32(bld, order, p), I64))
+    def emit(code, start, stop, shared):
+        def group(positions):
+            _emit_reverse_block(ctx, order, block, code, positions)
+        rest = _for_each_group(ctx, shape.neurons, start, stop, shared, group)
+        with counted_loop(bld, rest, stop, f"rneuron{code & 0xff:02x}") as p:
+            _emit_reverse_neuron(ctx, acc, code, bld.sext(_load_i32(bld, order, p), I64))
 
-    _for_each_segment(ctx, codes, "dact", reverse=True, emit=emit)
-    inputs = ctx.plan_slot(tile.PLAN_INPUTS, PTR, "inputs")
-    n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
-    with counted_loop(bld, I64(0), n_in, "rinput") as k:
-        _emit_reverse_neuron(ctx, acc, None, tile.index_at(ctx, inputs, k))
+    _for_each_segment(ctx, tile.PLAN_REVERSE_SEGS, tile.PLAN_N_REVERSE_SEGS, "dact", emit,
+                      codes + (INPUT_CODE,))
+    _emit_weight_gradients(ctx, shape.dw_neurons)
+
+
+def _out_edges(ctx: grad.GradContext):
+    return (ctx.plan_slot(tile.PLAN_OUT_PTR, PTR, "out_ptr"),
+            ctx.plan_slot(tile.PLAN_OUT_DST, PTR, "out_dst"),
+            ctx.plan_slot(tile.PLAN_OUT_EDGE, PTR, "out_edge"))
+
+
+def _dn_step(ctx: grad.GradContext, acc, out_edge, e, dz_j):
+    """Dn_i = fma(w_ij, Dz_j, Dn_i) for out-edge slot e (SPEC §1 reverse order: ascending j)."""
+    bld = ctx.builder
+    edge = bld.sext(_load_i32(bld, out_edge, e), I64, name="edge")
+    weight = ctx.splat(ctx.load_scalar(ctx.w, edge, "w"))
+    bld.store(ctx.fma(weight, dz_j, bld.load(acc, typ=ctx.vector)), acc)
 
 
 def _emit_reverse_neuron(ctx: grad.GradContext, acc, code, i):
-    """Dn_i from its seed over its out-edges in ascending j, dw of those edges, then Dz_i and db_i.
-
-    `code` None marks an input: its Dn is dx and stays in its z row.
-    """
+    """Dn_i from its seed over its out-edges in ascending j, then Dz_i and db_i (or dx)."""
     bld = ctx.builder
-    out_ptr = ctx.plan_slot(tile.PLAN_OUT_PTR, PTR)
-    out_dst = ctx.plan_slot(tile.PLAN_OUT_DST, PTR)
-    out_edge = ctx.plan_slot(tile.PLAN_OUT_EDGE, PTR)
+    out_ptr, out_dst, out_edge = _out_edges(ctx)
     bld.store(ctx.seed_or_zero(i), acc)
-    n_i = ctx.load_row(i, "n_i")
     begin = _load_i64(bld, out_ptr, i, "o_begin")
     end = _load_i64(bld, out_ptr, bld.add(i, I64(1)), "o_end")
 
     def visit(e):
         j = bld.sext(_load_i32(bld, out_dst, e), I64, name="j")
-        edge = bld.sext(_load_i32(bld, out_edge, e), I64, name="edge")
-        dz_j = ctx.load_row(j, "dz_j", base=ctx.ztile)
-        weight = ctx.splat(ctx.load_scalar(ctx.w, edge, "w"))
-        # NOTE: SPEC §1 reverse order: Dn_i = fma(w_ij, Dz_j, Dn_i), ascending j.
-        bld.store(ctx.fma(weight, dz_j, bld.load(acc, typ=ctx.vector)), acc)
-        ctx.accumulate_product(edge, n_i, dz_j)
+        _dn_step(ctx, acc, out_edge, e, ctx.load_row(j, "dz_j", base=ctx.ztile))
 
     # Two out-edges a step (unrolled by hand, see _emit_neurons), then one left over.
     pairs = bld.sdiv(bld.sub(end, begin), I64(2))
@@ -198,21 +347,103 @@ def _emit_reverse_neuron(ctx: grad.GradContext, acc, code, i):
         visit(bld.add(first, I64(1)))
     with bld.if_then(bld.icmp_signed("<", bld.add(begin, bld.mul(pairs, I64(2))), end)):
         visit(bld.sub(end, I64(1)))
-    dn = bld.load(acc, typ=ctx.vector, name="dn_i")
-    if code is None:
+    _finish_reverse(ctx, code, i, bld.load(acc, typ=ctx.vector, name="dn_i"))
+
+
+def _emit_reverse_block(ctx: grad.GradContext, order, block: _Block, code, positions):
+    """Neurons at `positions` sharing one out-set: each target's Dz row loaded once for all."""
+    bld = ctx.builder
+    out_ptr, out_dst, out_edge = _out_edges(ctx)
+    neurons = [bld.sext(_load_i32(bld, order, pos), I64, name="i") for pos in positions]
+    begins = [_load_i64(bld, out_ptr, i, "o_begin") for i in neurons]
+    count = bld.sub(_load_i64(bld, out_ptr, bld.add(neurons[0], I64(1))), begins[0])
+    for r, i in enumerate(neurons):
+        block.store(r, ctx.seed_or_zero(i))
+
+    def target_row(k):
+        j = bld.sext(_load_i32(bld, out_dst, bld.add(begins[0], k)), I64)
+        return ctx.row(j, base=ctx.ztile)
+
+    def weight(r, k):
+        edge = bld.sext(_load_i32(bld, out_edge, bld.add(begins[r], k)), I64)
+        return ctx.load_scalar(ctx.w, edge, "w")
+
+    block.run(count, target_row, weight, "rblock")
+    with counted_loop(bld, I64(0), I64(len(positions)), "rblock_f") as r:
+        i = bld.sext(_load_i32(bld, order, bld.add(positions[0], r)), I64)
+        _finish_reverse(ctx, code, i, block.load(r))
+
+
+def _finish_reverse(ctx: grad.GradContext, code, i, dn):
+    """An input keeps Dn (its dx) in its z row; another neuron gets Dz_i = Dn_i * f'(z_i) and db_i."""
+    if code == INPUT_CODE:
         ctx.store_row(dn, i, base=ctx.ztile)
         return
+    bld = ctx.builder
     dz = bld.fmul(dn, emit_df(bld, code, ctx.load_row(i, "z_i", base=ctx.ztile)), name="dz_i")
     ctx.store_row(dz, i, base=ctx.ztile)
     ctx.accumulate_sum(i, dz)
 
 
-def _entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str):
-    """An alloca in the entry block, where SROA promotes it to a register."""
+def _emit_weight_gradients(ctx: grad.GradContext, block: int):
+    """dw partial[e] += n_i * Dz_j for every edge, target by target over the forward segments."""
+    bld = ctx.builder
+    arrays = _Arrays(ctx)
+
+    def emit(_code, start, stop, shared):
+        rest = _for_each_group(ctx, block, start, stop, shared,
+                               lambda positions: _emit_dw_block(ctx, arrays, positions))
+        with counted_loop(bld, rest, stop, "dw_neuron") as p:
+            _emit_dw_neuron(ctx, arrays, bld.sext(_load_i32(bld, arrays.order, p), I64))
+
+    _for_each_segment(ctx, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "dw", emit)
+
+
+def _emit_dw_neuron(ctx: grad.GradContext, arrays, j):
+    bld = ctx.builder
+    dz_j = ctx.load_row(j, "dz_j", base=ctx.ztile)
+    begin = _load_i64(bld, arrays.in_ptr, j, "e_begin")
+    end = _load_i64(bld, arrays.in_ptr, bld.add(j, I64(1)), "e_end")
+
+    def visit(e):
+        i = bld.sext(_load_i32(bld, arrays.in_src, e), I64, name="i")
+        ctx.accumulate_product(e, ctx.load_row(i, "n_i"), dz_j)
+
+    pairs = bld.sdiv(bld.sub(end, begin), I64(2))
+    with counted_loop(bld, I64(0), pairs, "dw_edge") as half:
+        first = bld.add(begin, bld.mul(half, I64(2)))
+        visit(first)
+        visit(bld.add(first, I64(1)))
+    with bld.if_then(bld.icmp_signed("<", bld.add(begin, bld.mul(pairs, I64(2))), end)):
+        visit(bld.sub(end, I64(1)))
+
+
+def _emit_dw_block(ctx: grad.GradContext, arrays, positions):
+    """Neurons at `positions` sharing one in-set: each source row loaded once for all their edges."""
+    bld = ctx.builder
+    neurons = [bld.sext(_load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
+    dz = [ctx.load_row(j, "dz_j", base=ctx.ztile) for j in neurons]
+    begins = [_load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
+    count = bld.sub(_load_i64(bld, arrays.in_ptr, bld.add(neurons[0], I64(1))), begins[0])
+    with counted_loop(bld, I64(0), count, "dw_block") as k:
+        i = bld.sext(_load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64, name="i")
+        n_i = ctx.load_row(i, "n_i")
+        for dz_j, begin in zip(dz, begins):
+            ctx.accumulate_product(bld.add(begin, k), n_i, dz_j)
+
+
+def _entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str, count: int = 1):
+    """An alloca in the entry block, where SROA promotes it to a register (when `count` is 1)."""
     entry = bld.function.entry_basic_block
     with bld.goto_block(entry):
         bld.position_at_start(entry)
-        return bld.alloca(typ, name=name)
+        if count == 1:
+            return bld.alloca(typ, name=name)
+        buffer = bld.alloca(typ, size=I64(count), name=name)
+        # NOTE: llvmlite types an alloca as `T*`; the IR text is the same with
+        # an opaque `ptr`, which lets the buffer be addressed like the tile.
+        buffer.type = PTR
+        return buffer
 
 
 def _load_i32(bld, base, index):

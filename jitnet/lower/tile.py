@@ -30,7 +30,11 @@ PLAN_N_NEURONS, PLAN_N_WEIGHTS, PLAN_OUT_PTR, PLAN_OUT_DST, PLAN_OUT_EDGE = 9, 1
 PLAN_SEED_ROW, PLAN_N_SEED_ROWS, PLAN_SEED_OF_OUTPUT = 14, 15, 16
 # Byte offset of the data pointer inside a numpy array object (see objects_wrapper).
 PLAN_DATA_OFFSET = 17
-PLAN_SLOTS = 18
+# The reverse schedule (see plan.py).
+PLAN_REVERSE_ORDER, PLAN_REVERSE_SEGS, PLAN_N_REVERSE_SEGS = 18, 19, 20
+PLAN_SLOTS = 21
+# Segment code of the inputs in the reverse schedule: their Dn is dx.
+INPUT_CODE = -1
 
 FORWARD = "jitnet_forward"
 # The same pass on a one-register tile, for calls of a few samples.
@@ -92,13 +96,14 @@ class TileContext:
         if self.ztile is not None:
             self.store_row(z, j, self.ztile)
 
-    def splat(self, scalar_value: ir.Value, name: str = "") -> ir.Value:
-        """The scalar in every lane (one insertelement + a zero-mask shufflevector)."""
+    def splat(self, scalar_value: ir.Value, name: str = "", lanes: int = None) -> ir.Value:
+        """The scalar in every lane of a tile vector, or of a `lanes`-wide one
+        (one insertelement + a zero-mask shufflevector)."""
         bld = self.builder
         one = bld.insert_element(ir.Constant(ir.VectorType(self.scalar, 1), None),
                                  scalar_value, I32(0))
-        return bld.shuffle_vector(one, one, ir.Constant(ir.VectorType(I32, self.lanes), None),
-                                  name=name)
+        mask = ir.Constant(ir.VectorType(I32, lanes or self.lanes), None)
+        return bld.shuffle_vector(one, one, mask, name=name)
 
     def load_scalar(self, base: ir.Value, index: ir.Value, name: str = "") -> ir.Value:
         bld = self.builder
@@ -111,9 +116,10 @@ class TileContext:
         return bld.load(ptr, name=name, align=8, typ=typ)
 
     def fma(self, a: ir.Value, b: ir.Value, c: ir.Value, name: str = "") -> ir.Value:
+        """a * b + c rounded once, on vectors of any width (the type of `a`)."""
         # NOTE: llvm.fma, never fmul+fadd or contraction flags: SPEC §1 fixes one
         # rounding per edge, the same in every tier.
-        return self.builder.call(vector_intrinsic(self.builder.module, "llvm.fma", self.vector, 3),
+        return self.builder.call(vector_intrinsic(self.builder.module, "llvm.fma", a.type, 3),
                                  [a, b, c], name=name)
 
 

@@ -1,0 +1,141 @@
+"""What compiled code reads about a net: `Net` + outputs -> `Plan` (index arrays and their slot array).
+
+The CSR tier's machine code does not depend on the topology: it walks the
+plan's arrays. Besides the CSC/CSR arrays the plan holds two schedules cut
+into *segments* `(start, stop, code, shared)`:
+
+- forward segments over `order`: non-input neurons of one depth and one
+  activation code; `shared` = 1 when all of them have one identical in-set
+  (a dense layer, one position of a conv layer), which the dense-block
+  kernel exploits: one load of a source row feeds several neurons.
+- reverse segments over `reverse_order`: every neuron by descending depth,
+  inputs last (code `INPUT_CODE`); `shared` = 1 when all have one identical
+  out-set, so one load of a target's Dz row feeds several neurons' Dn.
+
+Neurons of one depth never feed each other, so a segment's neurons are
+independent and their order inside it changes no result.
+"""
+
+import numpy as np
+
+from .lower import grad, tile
+from .lower.tile import INPUT_CODE
+from .net import ranges
+
+
+class Plan:
+    """The index arrays a compiled pass reads, and the slot array pointing at them."""
+
+    def __init__(self, net, outputs: np.ndarray):
+        self.order, self.segments = forward_segments(net)
+        self.reverse_order, self.reverse_segments = reverse_segments(net)
+        self.in_ptr = np.ascontiguousarray(net.in_ptr, dtype=np.int64)
+        self.in_src = net.in_src.astype(np.int32)
+        self.inputs = net.inputs.astype(np.int32)
+        self.outputs = outputs.astype(np.int32)
+        self.out_ptr = np.ascontiguousarray(net.out_ptr, dtype=np.int64)
+        self.out_dst = net.out_dst.astype(np.int32)
+        self.out_edge = net.out_edge.astype(np.int32)
+        self.seed_row = grad.seed_rows(outputs, net.n_neurons)
+        self.seed_of_output = self.seed_row[outputs].astype(np.int32)
+        self.n_seed_rows = int(self.seed_row.max(initial=-1)) + 1
+        self.slots = np.zeros(tile.PLAN_SLOTS, dtype=np.uint64)
+        for slot, value in ((tile.PLAN_IN_PTR, self.in_ptr), (tile.PLAN_IN_SRC, self.in_src),
+                            (tile.PLAN_ORDER, self.order), (tile.PLAN_SEGS, self.segments),
+                            (tile.PLAN_INPUTS, self.inputs), (tile.PLAN_OUTPUTS, self.outputs),
+                            (tile.PLAN_OUT_PTR, self.out_ptr), (tile.PLAN_OUT_DST, self.out_dst),
+                            (tile.PLAN_OUT_EDGE, self.out_edge), (tile.PLAN_SEED_ROW, self.seed_row),
+                            (tile.PLAN_SEED_OF_OUTPUT, self.seed_of_output),
+                            (tile.PLAN_REVERSE_ORDER, self.reverse_order),
+                            (tile.PLAN_REVERSE_SEGS, self.reverse_segments)):
+            self.slots[slot] = value.ctypes.data
+        for slot, count in ((tile.PLAN_N_SEGS, len(self.segments)),
+                            (tile.PLAN_N_INPUTS, len(self.inputs)),
+                            (tile.PLAN_N_OUTPUTS, len(self.outputs)),
+                            (tile.PLAN_N_NEURONS, net.n_neurons),
+                            (tile.PLAN_N_WEIGHTS, net.n_weights),
+                            (tile.PLAN_N_SEED_ROWS, self.n_seed_rows),
+                            (tile.PLAN_N_REVERSE_SEGS, len(self.reverse_segments))):
+            self.slots[slot] = count
+        self.address = self.slots.ctypes.data
+
+
+def forward_segments(net):
+    """(order, segments) of the non-input neurons: by depth, code, shared in-set, fan-in.
+
+    NOTE: sorting the rest by fan-in pairs neurons of similar fan-in (the CSR
+    tier runs two at a time), so little of a pair's work runs as a lone chain.
+    """
+    neurons = np.flatnonzero(net.fan_in > 0)
+    group = shared_groups(net.in_ptr, net.in_src, neurons)
+    return _cut(neurons, net.depth[neurons], net.activations[neurons].astype(np.int64), group,
+                net.fan_in[neurons])
+
+
+def reverse_segments(net):
+    """(order, segments) of every neuron for the reverse pass: by descending depth, inputs last,
+    then code, shared out-set, fan-out."""
+    neurons = np.arange(net.n_neurons)
+    codes = net.activations.astype(np.int64)
+    codes[net.inputs] = INPUT_CODE
+    group = shared_groups(net.out_ptr, net.out_dst, neurons)
+    return _cut(neurons, -net.depth.astype(np.int64), codes, group, net.fan_out)
+
+
+def _cut(neurons, level, codes, group, degree):
+    """Sort by (level, code, shared group, degree, index); cut where level, code or group changes."""
+    shared = group >= 0
+    by = np.lexsort((neurons, degree, group, shared, codes, level))
+    neurons, level, codes, group, shared = (a[by] for a in (neurons, level, codes, group, shared))
+    if len(neurons) == 0:
+        return neurons.astype(np.int32), np.zeros((0, 4), dtype=np.int64)
+    change = (np.diff(level) != 0) | (np.diff(codes) != 0) | (np.diff(shared) != 0)
+    change |= shared[1:] & (np.diff(group) != 0)
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    stops = np.append(starts[1:], len(neurons))
+    return neurons.astype(np.int32), np.stack(
+        [starts, stops, codes[starts], shared[starts].astype(np.int64)], axis=1)
+
+
+def shared_groups(ptr, index, neurons, min_size: int = 2) -> np.ndarray:
+    """For each of `neurons`, an id shared by exactly the neurons with an identical, non-empty
+    adjacency list `index[ptr[j]:ptr[j+1]]` (-1 for none: no list, or fewer than `min_size` alike).
+
+    NOTE: candidates are found by hashing each list (two random 64-bit sums),
+    then verified element by element, so a hash collision cannot merge lists.
+    """
+    neurons = np.asarray(neurons, dtype=np.int64)
+    group = np.full(len(neurons), -1, dtype=np.int64)
+    counts = (ptr[neurons + 1] - ptr[neurons]).astype(np.int64)
+    has = np.flatnonzero(counts > 0)
+    if len(has) < min_size:
+        return group
+    rng = np.random.default_rng(0x6A17)
+    n_ids = int(index.max(initial=0)) + 1
+    keys = [counts[has].astype(np.uint64)]
+    for _ in range(2):
+        salt = rng.integers(0, 2**63, size=n_ids, dtype=np.uint64) | np.uint64(1)
+        total = np.concatenate([[np.uint64(0)], np.cumsum(salt[index], dtype=np.uint64)])
+        keys.append(total[ptr[neurons[has] + 1]] - total[ptr[neurons[has]]])
+    by = np.lexsort(keys[::-1])
+    sorted_keys = np.stack([k[by] for k in keys], axis=1)
+    new = np.concatenate([[True], (sorted_keys[1:] != sorted_keys[:-1]).any(axis=1)])
+    label = np.cumsum(new) - 1
+    size = np.bincount(label)
+    keep = size[label] >= min_size
+    members = has[by][keep]
+    label = label[keep]
+    if len(members) == 0:
+        return group
+    leader = members[np.concatenate([[0], np.flatnonzero(np.diff(label)) + 1])]
+    leader_of = leader[np.cumsum(np.concatenate([[1], np.diff(label) != 0])) - 1]
+    starts, lead_starts = ptr[neurons[members]], ptr[neurons[leader_of]]
+    lengths = counts[members]
+    mine = index[ranges(starts, starts + lengths)]
+    theirs = index[ranges(lead_starts, lead_starts + lengths)]
+    member_of_edge = np.repeat(np.arange(len(members)), lengths)
+    differs = np.bincount(member_of_edge, weights=mine != theirs, minlength=len(members)) > 0
+    bad_labels = np.unique(label[differs])
+    ok = ~np.isin(label, bad_labels)
+    group[members[ok]] = label[ok]
+    return group

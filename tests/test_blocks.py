@@ -1,0 +1,116 @@
+"""Dense-block kernels: the plan's shared-set groups, and bit-identical results to the SSA tier."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from jitnet import compiler, nets, reference
+from jitnet.compiler import compile
+from jitnet.lower.csr import Blocking, blocking
+from jitnet.lower.tile import INPUT_CODE
+from jitnet.plan import forward_segments, reverse_segments, shared_groups
+from strategies import blocky_nets, dags
+
+
+def _lists(ptr, index):
+    return [tuple(index[ptr[j]:ptr[j + 1]].tolist()) for j in range(len(ptr) - 1)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(net=st.one_of(blocky_nets(), dags()))
+def test_shared_groups_are_exactly_the_identical_lists(net):
+    for ptr, index in ((net.in_ptr, net.in_src), (net.out_ptr, net.out_dst)):
+        lists = _lists(ptr, index)
+        neurons = np.arange(net.n_neurons)
+        group = shared_groups(ptr, index, neurons)
+        for j in neurons:
+            alike = [k for k in neurons if lists[k] == lists[j]]
+            if not lists[j] or len(alike) < 2:
+                assert group[j] == -1
+            else:
+                assert group[j] >= 0 and set(np.flatnonzero(group == group[j])) == set(alike)
+
+
+@settings(max_examples=40, deadline=None)
+@given(net=st.one_of(blocky_nets(), dags()))
+def test_segments_partition_the_schedules(net):
+    """Each segment: one depth and code; `shared` only where every list is identical."""
+    ins, outs = _lists(net.in_ptr, net.in_src), _lists(net.out_ptr, net.out_dst)
+    order, segs = forward_segments(net)
+    assert sorted(order.tolist()) == np.flatnonzero(net.fan_in).tolist()
+    rorder, rsegs = reverse_segments(net)
+    assert sorted(rorder.tolist()) == list(range(net.n_neurons))
+    for order, segs, lists, sign in ((order, segs, ins, 1), (rorder, rsegs, outs, -1)):
+        assert segs[0, 0] == 0 and segs[-1, 1] == len(order)
+        assert (segs[1:, 0] == segs[:-1, 1]).all()
+        depth = [net.depth[order[s:e]] for s, e, _, _ in segs]
+        assert all(len(set(d.tolist())) == 1 for d in depth)
+        assert all(sign * a[0] <= sign * b[0] for a, b in zip(depth, depth[1:]))
+        for start, stop, code, shared in segs:
+            members = order[start:stop]
+            codes = np.where(net.fan_in[members] == 0, INPUT_CODE, net.activations[members].astype(int))
+            assert (codes == code).all()
+            if shared:
+                assert len({lists[j] for j in members}) == 1 and lists[members[0]]
+
+
+def test_blocking_fits_the_register_files():
+    assert blocking((16, 32), 32, 4) == Blocking(16, 6, 2)       # AVX2, float32
+    assert blocking((16, 32), 16, 8) == Blocking(8, 6, 2)        # AVX2, float64
+    assert blocking((16, 32), 8, 4) == Blocking(8, 12, 7)        # AVX2, one-register tile
+    assert blocking((32, 64), 32, 4) == Blocking(32, 12, 9)      # AVX-512
+
+
+def _values(net, batch, dtype, seed, n_out):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, net.n_inputs)).astype(dtype)
+    w = (rng.uniform(-1, 1, net.n_weights) / np.sqrt(net.fan_in[net.edges[:, 1]])).astype(dtype)
+    b = rng.normal(scale=0.5, size=net.n_neurons).astype(dtype)
+    return x, w, b, rng.normal(size=(batch, n_out)).astype(dtype)
+
+
+def _same(a, b):
+    return all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
+
+
+@settings(max_examples=12, deadline=None)
+@given(net=blocky_nets(), seed=st.integers(0, 1000), dtype=st.sampled_from(["float32", "float64"]),
+       batch=st.sampled_from([1, 5, 37, 70]))
+def test_blocks_are_bit_identical_to_ssa(net, seed, dtype, batch):
+    """Forward (the one-register tile too, for batch <= 8) and backward, odd batch sizes."""
+    csr, ssa = (compile(net, dtype=dtype, strategy=s) for s in ("csr", "ssa"))
+    x, w, b, dy = _values(net, batch, dtype, seed, csr.n_outputs)
+    assert csr.forward(x, w, b).tobytes() == ssa.forward(x, w, b).tobytes()
+    assert _same(csr.backward(x, w, b, dy), ssa.backward(x, w, b, dy))
+
+
+@settings(max_examples=10, deadline=None)
+@given(net=blocky_nets(), seed=st.integers(0, 1000))
+def test_blocks_match_the_reference(net, seed):
+    cn = compile(net, dtype="float64", strategy="csr")
+    x, w, b, dy = _values(net, 9, np.float64, seed, cn.n_outputs)
+    np.testing.assert_allclose(cn.forward(x, w, b), reference.forward(net, x, w, b).y,
+                               rtol=1e-12, atol=1e-12)
+    for got, want in zip(cn.backward(x, w, b, dy), reference.vjp(net, x, w, b, dy)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("registers", [(32, 64), (16, 16)])
+def test_other_register_files_give_the_same_bits(monkeypatch, registers):
+    """The AVX-512 and SSE blockings (run here on whatever the host has) change no bit."""
+    net = nets.conv2d(6, 6, (2, 8), kernel=3, padding=1)
+    here = compile(net, strategy="csr", cache=False)
+    monkeypatch.setattr(compiler, "vector_registers", lambda: registers)
+    other = compile(net, strategy="csr", cache=False)
+    for batch in (3, 45):
+        x, w, b, dy = _values(net, batch, "float32", batch, here.n_outputs)
+        assert here.forward(x, w, b).tobytes() == other.forward(x, w, b).tobytes()
+        assert _same(here.backward(x, w, b, dy), other.backward(x, w, b, dy))
+
+
+def test_a_dense_mlp_is_all_blocks():
+    net = nets.dense([20, 13, 7])
+    order, segs = forward_segments(net)
+    assert segs[:, 3].all() and len(segs) == 2
+    rorder, rsegs = reverse_segments(net)
+    assert rsegs[:, 3].tolist() == [0, 1, 1]    # outputs have no out-set
