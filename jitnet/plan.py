@@ -39,6 +39,7 @@ class Plan:
         self.seed_row = grad.seed_rows(outputs, net.n_neurons)
         self.seed_of_output = self.seed_row[outputs].astype(np.int32)
         self.n_seed_rows = int(self.seed_row.max(initial=-1)) + 1
+        self.grad_tiles = grad.tiles_per_group(net.n_neurons)
         self.slots = np.zeros(tile.PLAN_SLOTS, dtype=np.uint64)
         for slot, value in ((tile.PLAN_IN_PTR, self.in_ptr), (tile.PLAN_IN_SRC, self.in_src),
                             (tile.PLAN_ORDER, self.order), (tile.PLAN_SEGS, self.segments),
@@ -55,7 +56,8 @@ class Plan:
                             (tile.PLAN_N_NEURONS, net.n_neurons),
                             (tile.PLAN_N_WEIGHTS, net.n_weights),
                             (tile.PLAN_N_SEED_ROWS, self.n_seed_rows),
-                            (tile.PLAN_N_REVERSE_SEGS, len(self.reverse_segments))):
+                            (tile.PLAN_N_REVERSE_SEGS, len(self.reverse_segments)),
+                            (tile.PLAN_GRAD_TILES, self.grad_tiles)):
             self.slots[slot] = count
         self.address = self.slots.ctypes.data
 

@@ -302,7 +302,7 @@ class CompiledNet:
                 size = self.n_neurons * self._lanes
             else:
                 size = grad.scratch_size(self.dtype.name, self.n_neurons, self.n_weights,
-                                         self._plan.n_seed_rows)
+                                         self._plan.n_seed_rows, self._plan.grad_tiles)
             raw = np.empty(size * self.dtype.itemsize + TILE_ALIGN, dtype=np.uint8)
             offset = (-raw.ctypes.data) % TILE_ALIGN
             setattr(self._scratch, kind + "_buffer", raw)

@@ -28,8 +28,8 @@ class Blocking(NamedTuple):
     """Shape of the dense-block kernels for one register file and tile row.
 
     `width` lanes of `neurons` neurons' chains are in flight at once (the
-    tile row is swept in parts of `width` lanes); the dw kernel keeps
-    `dw_neurons` neurons' whole Dz rows in registers.
+    tile row is swept in parts of `width` lanes); the dw kernel keeps the
+    partial sums of `dw_neurons` edges in registers.
     """
 
     width: int
@@ -48,9 +48,8 @@ def blocking(registers: tuple, lanes: int, itemsize: int) -> Blocking:
     count, size = registers
     row_bytes = lanes * itemsize
     part_regs = max(1, min(row_bytes, 2 * size) // size)
-    row_regs = max(1, row_bytes // size)
     neurons = max(2, min(12, (count - part_regs - 2) // part_regs))
-    dw_neurons = max(2, min(12, (count - 1 - row_regs) // (row_regs + 1)))
+    dw_neurons = max(2, min(8, count - 4))
     return Blocking(part_regs * size // itemsize if row_bytes > size else lanes, neurons, dw_neurons)
 
 
@@ -93,7 +92,8 @@ def _lower_csr_backward(codes: tuple, dtype: str, registers: tuple) -> str:
     module = ir.Module(name="jitnet_csr_grad")
     shape = blocking(registers, tile.LANES[dtype], _itemsize(dtype))
     grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes, shape),
-                           lambda ctx: _emit_reverse(ctx, codes, shape))
+                           lambda ctx: _emit_reverse(ctx, codes, shape),
+                           lambda ctx, tiles: _emit_weight_gradients(ctx, shape.dw_neurons, tiles))
     return str(module)
 
 
@@ -101,20 +101,42 @@ def _itemsize(dtype: str) -> int:
     return 4 if dtype == "float32" else 8
 
 
+class _Walk(NamedTuple):
+    """One direction of a pass: each neuron of `order` is a chain over its list
+    `index[ptr[j]:ptr[j+1]]` of rows of `rows` (None: the n tile), with `weights` in
+    list order; `start(j)` gives the chain's first value, `finish(code, j, value)` ends it."""
+
+    order: ir.Value
+    ptr: ir.Value
+    index: ir.Value
+    weights: ir.Value
+    rows: ir.Value
+    start: object
+    finish: object
+
+
 def _emit_body(ctx: TileContext, codes, shape: Blocking):
-    """The forward pass: per segment, blocks of neurons with a shared in-set, then pairs."""
-    bld = ctx.builder
-    arrays = _Arrays(ctx)
-    accs = [_entry_alloca(bld, ctx.vector, f"acc{k}") for k in range(2)]
-    block = _Block(ctx, shape, "zs")
+    """The forward pass: z_j = b_j + sum n_i w_ij over in-edges in canonical order, n_j = f(z_j)."""
+    walk = _Walk(ctx.plan_slot(tile.PLAN_ORDER, PTR, "order"),
+                 ctx.plan_slot(tile.PLAN_IN_PTR, PTR, "in_ptr"),
+                 ctx.plan_slot(tile.PLAN_IN_SRC, PTR, "in_src"), ctx.w, None,
+                 lambda j: ctx.splat(ctx.load_scalar(ctx.b, j, "bias")),
+                 lambda code, j, z: ctx.store_neuron(z, emit_f(ctx.builder, code, z), j))
+    _walk_segments(ctx, walk, shape, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "act", codes)
+
+
+def _walk_segments(ctx: TileContext, walk: _Walk, shape: Blocking, segs_slot, count_slot, label,
+                   codes):
+    """Each segment: blocks of `shape.neurons` when its lists are shared, then pairs."""
+    accs = [_entry_alloca(ctx.builder, ctx.vector, f"{label}.acc{k}") for k in range(2)]
+    block = _Block(ctx, shape, f"{label}.block")
 
     def emit(code, start, stop, shared):
-        def group(positions):
-            _emit_block(ctx, arrays, block, code, positions)
-        rest = _for_each_group(ctx, shape.neurons, start, stop, shared, group)
-        _emit_segment(ctx, arrays, accs, code, rest, stop)
+        rest = _for_each_group(ctx, shape.neurons, start, stop, shared,
+                               lambda positions: _emit_block(ctx, walk, block, code, positions))
+        _emit_pairs(ctx, walk, accs, code, rest, stop)
 
-    _for_each_segment(ctx, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "act", emit, codes)
+    _for_each_segment(ctx, segs_slot, count_slot, label, emit, codes)
 
 
 def _for_each_segment(ctx: TileContext, segs_slot: int, count_slot: int, label: str, emit,
@@ -157,15 +179,6 @@ def _for_each_group(ctx: TileContext, size: int, start, stop, shared, emit) -> i
         first = bld.add(start, bld.mul(g, I64(size)))
         emit([bld.add(first, I64(r)) for r in range(size)])
     return bld.add(start, bld.mul(groups, I64(size)), name="rest")
-
-
-class _Arrays:
-    """The plan's index arrays, loaded once per tile."""
-
-    def __init__(self, ctx: TileContext):
-        self.in_ptr = ctx.plan_slot(tile.PLAN_IN_PTR, PTR, "in_ptr")
-        self.in_src = ctx.plan_slot(tile.PLAN_IN_SRC, PTR, "in_src")
-        self.order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
 
 
 class _Block:
@@ -215,163 +228,89 @@ class _Block:
                 bld.store(bld.load(acc, typ=self.part), part, align=ctx.align)
 
 
-def _emit_block(ctx, arrays, block: _Block, code, positions):
-    """Neurons at `positions` sharing one in-set: each source row loaded once for all of them."""
+def _emit_block(ctx: TileContext, walk: _Walk, block: _Block, code, positions):
+    """Neurons at `positions` sharing one list: each of its rows loaded once for all of them."""
     bld = ctx.builder
-    neurons = [bld.sext(_load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
-    begins = [_load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
-    count = bld.sub(_load_i64(bld, arrays.in_ptr, bld.add(neurons[0], I64(1))), begins[0])
+    neurons = [bld.sext(_load_i32(bld, walk.order, pos), I64, name="j") for pos in positions]
+    begins = [_load_i64(bld, walk.ptr, j, "begin") for j in neurons]
+    count = bld.sub(_load_i64(bld, walk.ptr, bld.add(neurons[0], I64(1))), begins[0])
     for r, j in enumerate(neurons):
-        block.store(r, ctx.splat(ctx.load_scalar(ctx.b, j, "bias")))
+        block.store(r, walk.start(j))
 
-    def source_row(k):
-        return ctx.row(bld.sext(_load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64))
+    def shared_row(k):
+        i = bld.sext(_load_i32(bld, walk.index, bld.add(begins[0], k)), I64)
+        return ctx.row(i, base=walk.rows)
 
-    block.run(count, source_row, lambda r, k: ctx.load_scalar(ctx.w, bld.add(begins[r], k), "w"),
-              f"block{code:02x}")
+    block.run(count, shared_row,
+              lambda r, k: ctx.load_scalar(walk.weights, bld.add(begins[r], k), "w"),
+              f"block{code & 0xff:02x}")
     # The activation is emitted once, in a loop over the block, not once per neuron.
-    with counted_loop(bld, I64(0), I64(len(positions)), f"block_f{code:02x}") as r:
-        j = bld.sext(_load_i32(bld, arrays.order, bld.add(positions[0], r)), I64)
-        z = block.load(r)
-        ctx.store_neuron(z, emit_f(bld, code, z), j)
+    with counted_loop(bld, I64(0), I64(len(positions)), f"block_f{code & 0xff:02x}") as r:
+        j = bld.sext(_load_i32(bld, walk.order, bld.add(positions[0], r)), I64)
+        walk.finish(code, j, block.load(r))
 
 
-def _emit_segment(ctx, arrays, accs, code, start, stop):
+def _emit_pairs(ctx: TileContext, walk: _Walk, accs, code, start, stop):
     """Neurons order[start:stop], all with activation `code`, in pairs then one left over."""
     bld = ctx.builder
     n_pairs = bld.sdiv(bld.sub(stop, start), I64(2), name="n_pairs")
-    with counted_loop(bld, I64(0), n_pairs, f"pair{code:02x}") as p:
+    with counted_loop(bld, I64(0), n_pairs, f"pair{code & 0xff:02x}") as p:
         first = bld.add(start, bld.mul(p, I64(2)))
-        _emit_neurons(ctx, arrays, accs[:2], code, [first, bld.add(first, I64(1))])
+        _emit_neurons(ctx, walk, accs[:2], code, [first, bld.add(first, I64(1))])
     odd = bld.icmp_signed("<", bld.add(start, bld.mul(n_pairs, I64(2))), stop)
     with bld.if_then(odd):
-        _emit_neurons(ctx, arrays, accs[:1], code, [bld.sub(stop, I64(1))])
+        _emit_neurons(ctx, walk, accs[:1], code, [bld.sub(stop, I64(1))])
 
 
-def _emit_neurons(ctx, arrays, accs, code, positions):
-    """z_j = b_j + sum in canonical order, then n_j = f(z_j), for independent neurons at `positions`."""
+def _emit_neurons(ctx: TileContext, walk: _Walk, accs, code, positions):
+    """The chains of independent neurons at `positions`, advancing together."""
     bld = ctx.builder
-    neurons = [bld.sext(_load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
-    begins = [_load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
-    ends = [_load_i64(bld, arrays.in_ptr, bld.add(j, I64(1)), "e_end") for j in neurons]
+    neurons = [bld.sext(_load_i32(bld, walk.order, pos), I64, name="j") for pos in positions]
+    begins = [_load_i64(bld, walk.ptr, j, "begin") for j in neurons]
+    ends = [_load_i64(bld, walk.ptr, bld.add(j, I64(1)), "end") for j in neurons]
     counts = [bld.sub(e, s) for s, e in zip(begins, ends)]
     for acc, j in zip(accs, neurons):
-        bld.store(ctx.splat(ctx.load_scalar(ctx.b, j, "bias")), acc)
+        bld.store(walk.start(j), acc)
     common = counts[0]
     for c in counts[1:]:
         common = bld.select(bld.icmp_signed("<", c, common), c, common, name="common")
     # NOTE: the chains advance together over their common length, two edges a
     # step (unrolled here, so LLVM's costly unroller can stay off), then each
-    # finishes alone; every chain still visits its edges in canonical order.
-    with counted_loop(bld, I64(0), bld.sdiv(common, I64(2)), f"edge{code:02x}") as half:
+    # finishes alone; every chain still visits its edges in list order.
+    with counted_loop(bld, I64(0), bld.sdiv(common, I64(2)), f"edge{code & 0xff:02x}") as half:
         for step in (0, 1):
             k = bld.add(bld.mul(half, I64(2)), I64(step))
             for acc, begin in zip(accs, begins):
-                _emit_edge(ctx, arrays, acc, bld.add(begin, k))
+                _emit_edge(ctx, walk, acc, bld.add(begin, k))
     with bld.if_then(bld.icmp_signed("!=", bld.srem(common, I64(2)), I64(0))):
         for acc, begin in zip(accs, begins):
-            _emit_edge(ctx, arrays, acc, bld.add(begin, bld.sub(common, I64(1))))
+            _emit_edge(ctx, walk, acc, bld.add(begin, bld.sub(common, I64(1))))
     if len(accs) > 1:
         for acc, begin, count in zip(accs, begins, counts):
-            with counted_loop(bld, common, count, f"tail{code:02x}") as k:
-                _emit_edge(ctx, arrays, acc, bld.add(begin, k))
+            with counted_loop(bld, common, count, f"tail{code & 0xff:02x}") as k:
+                _emit_edge(ctx, walk, acc, bld.add(begin, k))
     for acc, j in zip(accs, neurons):
-        z = bld.load(acc, typ=ctx.vector, name="z")
-        ctx.store_neuron(z, emit_f(bld, code, z), j)
+        walk.finish(code, j, bld.load(acc, typ=ctx.vector, name="chain"))
 
 
-def _emit_edge(ctx, arrays, acc, e):
+def _emit_edge(ctx: TileContext, walk: _Walk, acc, e):
+    """acc = fma(row of index[e], weights[e], acc): one rounding per edge (SPEC §1)."""
     bld = ctx.builder
-    i = bld.sext(_load_i32(bld, arrays.in_src, e), I64, name="i")
-    weight = ctx.splat(ctx.load_scalar(ctx.w, e, "w"))
-    z = bld.load(acc, typ=ctx.vector)
-    bld.store(ctx.fma(ctx.load_row(i, "n_i"), weight, z), acc)
+    i = bld.sext(_load_i32(bld, walk.index, e), I64, name="i")
+    weight = ctx.splat(ctx.load_scalar(walk.weights, e, "w"))
+    row = ctx.load_row(i, "row", base=walk.rows)
+    bld.store(ctx.fma(row, weight, bld.load(acc, typ=ctx.vector)), acc)
 
 
 def _emit_reverse(ctx: grad.GradContext, codes, shape: Blocking):
-    """Dn, Dz and db over the reverse schedule (inputs last: their Dn is dx), then every dw.
-
-    NOTE: dw_ij = n_i * Dz_j is taken target by target, after all Dz are
-    known: neuron j's in-edges are contiguous, so the partial sums are walked
-    in order, and a dense block's sources are loaded once for all its
-    neurons. Each partial is updated once per tile as before: same bits.
-    """
-    bld = ctx.builder
-    acc = _entry_alloca(bld, ctx.vector, "dn")
-    block = _Block(ctx, shape, "dns")
-    order = ctx.plan_slot(tile.PLAN_REVERSE_ORDER, PTR, "reverse_order")
-
-    def emit(code, start, stop, shared):
-        def group(positions):
-            _emit_reverse_block(ctx, order, block, code, positions)
-        rest = _for_each_group(ctx, shape.neurons, start, stop, shared, group)
-        with counted_loop(bld, rest, stop, f"rneuron{code & 0xff:02x}") as p:
-            _emit_reverse_neuron(ctx, acc, code, bld.sext(_load_i32(bld, order, p), I64))
-
-    _for_each_segment(ctx, tile.PLAN_REVERSE_SEGS, tile.PLAN_N_REVERSE_SEGS, "dact", emit,
-                      codes + (INPUT_CODE,))
-    _emit_weight_gradients(ctx, shape.dw_neurons)
-
-
-def _out_edges(ctx: grad.GradContext):
-    return (ctx.plan_slot(tile.PLAN_OUT_PTR, PTR, "out_ptr"),
-            ctx.plan_slot(tile.PLAN_OUT_DST, PTR, "out_dst"),
-            ctx.plan_slot(tile.PLAN_OUT_EDGE, PTR, "out_edge"))
-
-
-def _dn_step(ctx: grad.GradContext, acc, out_edge, e, dz_j):
-    """Dn_i = fma(w_ij, Dz_j, Dn_i) for out-edge slot e (SPEC §1 reverse order: ascending j)."""
-    bld = ctx.builder
-    edge = bld.sext(_load_i32(bld, out_edge, e), I64, name="edge")
-    weight = ctx.splat(ctx.load_scalar(ctx.w, edge, "w"))
-    bld.store(ctx.fma(weight, dz_j, bld.load(acc, typ=ctx.vector)), acc)
-
-
-def _emit_reverse_neuron(ctx: grad.GradContext, acc, code, i):
-    """Dn_i from its seed over its out-edges in ascending j, then Dz_i and db_i (or dx)."""
-    bld = ctx.builder
-    out_ptr, out_dst, out_edge = _out_edges(ctx)
-    bld.store(ctx.seed_or_zero(i), acc)
-    begin = _load_i64(bld, out_ptr, i, "o_begin")
-    end = _load_i64(bld, out_ptr, bld.add(i, I64(1)), "o_end")
-
-    def visit(e):
-        j = bld.sext(_load_i32(bld, out_dst, e), I64, name="j")
-        _dn_step(ctx, acc, out_edge, e, ctx.load_row(j, "dz_j", base=ctx.ztile))
-
-    # Two out-edges a step (unrolled by hand, see _emit_neurons), then one left over.
-    pairs = bld.sdiv(bld.sub(end, begin), I64(2))
-    with counted_loop(bld, I64(0), pairs, "out_edge") as half:
-        first = bld.add(begin, bld.mul(half, I64(2)))
-        visit(first)
-        visit(bld.add(first, I64(1)))
-    with bld.if_then(bld.icmp_signed("<", bld.add(begin, bld.mul(pairs, I64(2))), end)):
-        visit(bld.sub(end, I64(1)))
-    _finish_reverse(ctx, code, i, bld.load(acc, typ=ctx.vector, name="dn_i"))
-
-
-def _emit_reverse_block(ctx: grad.GradContext, order, block: _Block, code, positions):
-    """Neurons at `positions` sharing one out-set: each target's Dz row loaded once for all."""
-    bld = ctx.builder
-    out_ptr, out_dst, out_edge = _out_edges(ctx)
-    neurons = [bld.sext(_load_i32(bld, order, pos), I64, name="i") for pos in positions]
-    begins = [_load_i64(bld, out_ptr, i, "o_begin") for i in neurons]
-    count = bld.sub(_load_i64(bld, out_ptr, bld.add(neurons[0], I64(1))), begins[0])
-    for r, i in enumerate(neurons):
-        block.store(r, ctx.seed_or_zero(i))
-
-    def target_row(k):
-        j = bld.sext(_load_i32(bld, out_dst, bld.add(begins[0], k)), I64)
-        return ctx.row(j, base=ctx.ztile)
-
-    def weight(r, k):
-        edge = bld.sext(_load_i32(bld, out_edge, bld.add(begins[r], k)), I64)
-        return ctx.load_scalar(ctx.w, edge, "w")
-
-    block.run(count, target_row, weight, "rblock")
-    with counted_loop(bld, I64(0), I64(len(positions)), "rblock_f") as r:
-        i = bld.sext(_load_i32(bld, order, bld.add(positions[0], r)), I64)
-        _finish_reverse(ctx, code, i, block.load(r))
+    """Dn_i = fma(w_ij, Dz_j, Dn_i) from i's seed over its out-edges in ascending j, then Dz_i
+    and db_i (inputs: Dn_i is dx), by the reverse schedule; dw comes later, per group."""
+    walk = _Walk(ctx.plan_slot(tile.PLAN_REVERSE_ORDER, PTR, "reverse_order"),
+                 ctx.plan_slot(tile.PLAN_OUT_PTR, PTR, "out_ptr"),
+                 ctx.plan_slot(tile.PLAN_OUT_DST, PTR, "out_dst"), ctx.w_out, ctx.ztile,
+                 ctx.seed_or_zero, lambda code, i, dn: _finish_reverse(ctx, code, i, dn))
+    _walk_segments(ctx, walk, shape, tile.PLAN_REVERSE_SEGS, tile.PLAN_N_REVERSE_SEGS, "dact",
+                   codes + (INPUT_CODE,))
 
 
 def _finish_reverse(ctx: grad.GradContext, code, i, dn):
@@ -385,51 +324,92 @@ def _finish_reverse(ctx: grad.GradContext, code, i, dn):
     ctx.accumulate_sum(i, dz)
 
 
-def _emit_weight_gradients(ctx: grad.GradContext, block: int):
-    """dw partial[e] += n_i * Dz_j for every edge, target by target over the forward segments."""
+def _emit_weight_gradients(ctx: grad.GradContext, block: int, tiles):
+    """dw partial[e] += n_i * Dz_j for every edge over the group's `tiles` tiles, target by target.
+
+    NOTE: each partial sum is loaded and stored once per group, and folds the
+    tiles in order, P lanes at a time, as a tile-by-tile pass would: same bits.
+    """
     bld = ctx.builder
-    arrays = _Arrays(ctx)
+    arrays = _InEdges(ctx)
+    accs = [_entry_alloca(bld, ctx.part_vector, f"dw{k}") for k in range(max(block, _DW_EDGES))]
 
     def emit(_code, start, stop, shared):
         rest = _for_each_group(ctx, block, start, stop, shared,
-                               lambda positions: _emit_dw_block(ctx, arrays, positions))
+                               lambda positions: _emit_dw_block(ctx, arrays, accs, tiles, positions))
         with counted_loop(bld, rest, stop, "dw_neuron") as p:
-            _emit_dw_neuron(ctx, arrays, bld.sext(_load_i32(bld, arrays.order, p), I64))
+            _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(_load_i32(bld, arrays.order, p), I64))
 
     _for_each_segment(ctx, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "dw", emit)
 
 
-def _emit_dw_neuron(ctx: grad.GradContext, arrays, j):
+class _InEdges:
+    """The forward schedule and in-edge lists, for the dw pass."""
+
+    def __init__(self, ctx: TileContext):
+        self.order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
+        self.in_ptr = ctx.plan_slot(tile.PLAN_IN_PTR, PTR, "in_ptr")
+        self.in_src = ctx.plan_slot(tile.PLAN_IN_SRC, PTR, "in_src")
+
+
+# In-edges of one neuron whose dw partials are folded together.
+_DW_EDGES = 4
+
+
+def _emit_dw_neuron(ctx: grad.GradContext, arrays, accs, tiles, j):
+    """Neuron j's in-edges, _DW_EDGES at a time sharing the load of Dz_j, then one at a time."""
     bld = ctx.builder
-    dz_j = ctx.load_row(j, "dz_j", base=ctx.ztile)
     begin = _load_i64(bld, arrays.in_ptr, j, "e_begin")
     end = _load_i64(bld, arrays.in_ptr, bld.add(j, I64(1)), "e_end")
 
-    def visit(e):
-        i = bld.sext(_load_i32(bld, arrays.in_src, e), I64, name="i")
-        ctx.accumulate_product(e, ctx.load_row(i, "n_i"), dz_j)
+    def edges(first, count):
+        sources = [bld.sext(_load_i32(bld, arrays.in_src, bld.add(first, I64(k))), I64, name="i")
+                   for k in range(count)]
+        _fold_products(ctx, accs[:count], tiles, j, sources,
+                       [bld.add(first, I64(k)) for k in range(count)], shared_is_source=False)
 
-    pairs = bld.sdiv(bld.sub(end, begin), I64(2))
-    with counted_loop(bld, I64(0), pairs, "dw_edge") as half:
-        first = bld.add(begin, bld.mul(half, I64(2)))
-        visit(first)
-        visit(bld.add(first, I64(1)))
-    with bld.if_then(bld.icmp_signed("<", bld.add(begin, bld.mul(pairs, I64(2))), end)):
-        visit(bld.sub(end, I64(1)))
+    steps = bld.sdiv(bld.sub(end, begin), I64(_DW_EDGES))
+    with counted_loop(bld, I64(0), steps, "dw_edges") as q:
+        edges(bld.add(begin, bld.mul(q, I64(_DW_EDGES))), _DW_EDGES)
+    with counted_loop(bld, bld.add(begin, bld.mul(steps, I64(_DW_EDGES))), end, "dw_edge") as e:
+        edges(e, 1)
 
 
-def _emit_dw_block(ctx: grad.GradContext, arrays, positions):
+def _emit_dw_block(ctx: grad.GradContext, arrays, accs, tiles, positions):
     """Neurons at `positions` sharing one in-set: each source row loaded once for all their edges."""
     bld = ctx.builder
     neurons = [bld.sext(_load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
-    dz = [ctx.load_row(j, "dz_j", base=ctx.ztile) for j in neurons]
     begins = [_load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
     count = bld.sub(_load_i64(bld, arrays.in_ptr, bld.add(neurons[0], I64(1))), begins[0])
     with counted_loop(bld, I64(0), count, "dw_block") as k:
         i = bld.sext(_load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64, name="i")
-        n_i = ctx.load_row(i, "n_i")
-        for dz_j, begin in zip(dz, begins):
-            ctx.accumulate_product(bld.add(begin, k), n_i, dz_j)
+        _fold_products(ctx, accs[:len(neurons)], tiles, i, neurons,
+                       [bld.add(begin, k) for begin in begins], shared_is_source=True)
+
+
+def _fold_products(ctx: grad.GradContext, accs, tiles, shared, others, edges, shared_is_source):
+    """partial[edges[m]] += n_i * Dz_j over the tiles, where (i, j) is (shared, others[m])
+    or (others[m], shared): one row shared by every edge, each partial in a register."""
+    bld = ctx.builder
+    part = ctx.part_vector
+    pointers = [ctx.part_ptr(ctx.dw_part, e) for e in edges]
+    for acc, ptr in zip(accs, pointers):
+        bld.store(bld.load(ptr, align=32, typ=part), acc)
+    fma = tile.vector_intrinsic(bld.module, "llvm.fma", part, 3)
+    with counted_loop(bld, I64(0), tiles, "dw_tile") as t:
+        ctx.at_tile(t)
+        shared_row = ctx.row(shared, base=None if shared_is_source else ctx.ztile)
+        rows = [ctx.row(k, base=ctx.ztile if shared_is_source else None) for k in others]
+        for c in range(ctx.lanes // part.count):
+            lanes = [I64(c * part.count)]
+            value = bld.load(bld.gep(shared_row, lanes, inbounds=True, source_etype=ctx.scalar),
+                             align=32, typ=part)
+            for acc, row in zip(accs, rows):
+                other = bld.load(bld.gep(row, lanes, inbounds=True, source_etype=ctx.scalar),
+                                 align=32, typ=part)
+                bld.store(bld.call(fma, [value, other, bld.load(acc, typ=part)]), acc)
+    for acc, ptr in zip(accs, pointers):
+        bld.store(bld.load(acc, typ=part), ptr, align=32)
 
 
 def _entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str, count: int = 1):

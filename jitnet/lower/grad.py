@@ -12,13 +12,19 @@ every tier, batch split and thread count.
 
 `dw` and `db` are sums over the batch. Summing each edge's lanes once per
 tile would cost a horizontal reduction per edge per tile; instead each edge
-keeps a partial sum of PARTIAL lanes in scratch (`dw_ij` += n_i * Dz_j folded
-from the tile's lanes with FMAs in a fixed order), reduced once at the end of
-the call. The order is fixed, so the sums are bit-identical for the same
-batch and split.
+keeps a partial sum of P lanes in scratch (`dw_ij` += n_i * Dz_j folded
+from the tile's lanes with FMAs in a fixed order: tile by tile, P lanes at a
+time), reduced once at the end of the call. The order is fixed, so the sums
+are bit-identical for the same batch and split.
+
+Tiles run in groups of G (the plan's `PLAN_GRAD_TILES`), each tile with its
+own n and z sections, so a tier may take dw once per group (`emit_weights`)
+and read and write each partial sum once per G tiles instead of once per
+tile: that traffic is what bounds the backward pass of a big net.
 
 Scratch layout (elements of T), N neurons, W edges, S seed rows, L lanes:
-n [N x L] | z, then Dz [N x L] | seeds [S x L] | dw partials [W x P] | db partials [N x P]
+G x (n [N x L] | z, then Dz [N x L]) | seeds [S x L] | dw partials [W x P]
+| db partials [N x P] | weights in out-edge order [W]
 (for an input neuron the z/Dz row holds Dn_i, i.e. dx).
 """
 
@@ -36,10 +42,22 @@ def partial_lanes(dtype: str) -> int:
     return 8 if dtype == "float32" else 4
 
 
-def scratch_size(dtype: str, n_neurons: int, n_weights: int, n_seed_rows: int) -> int:
-    """Elements of scratch the backward function needs."""
+# NOTE: the n and z sections of a group of tiles should stay in L2 and L3
+# (measured on Zen 3, 512 KB L2: see README, backward).
+GROUP_BYTES = 1 << 20
+MAX_GROUP = 8
+
+
+def tiles_per_group(n_neurons: int) -> int:
+    """Tiles per group for a net of `n_neurons` (a tile row is 128 bytes in both dtypes)."""
+    return max(1, min(MAX_GROUP, GROUP_BYTES // (2 * n_neurons * 128)))
+
+
+def scratch_size(dtype: str, n_neurons: int, n_weights: int, n_seed_rows: int, group: int) -> int:
+    """Elements of scratch the backward function needs with `group` tiles per group."""
     lanes, part = tile.LANES[dtype], partial_lanes(dtype)
-    return (2 * n_neurons + n_seed_rows) * lanes + (n_weights + n_neurons) * part
+    return ((2 * n_neurons * group + n_seed_rows) * lanes + (n_weights + n_neurons) * part
+            + n_weights)
 
 
 def seed_rows(outputs, n_neurons: int) -> np.ndarray:
@@ -56,10 +74,17 @@ def seed_rows(outputs, n_neurons: int) -> np.ndarray:
 class GradContext(TileContext):
     """A TileContext plus the backward pass's sections of scratch."""
 
-    def attach(self, seeds, dw_part, db_part):
-        self.seeds, self.dw_part, self.db_part = seeds, dw_part, db_part
+    def attach(self, sections, n_neurons, seeds, dw_part, db_part, w_out):
+        self.sections, self.n_neurons = sections, n_neurons
+        self.seeds, self.dw_part, self.db_part, self.w_out = seeds, dw_part, db_part, w_out
         self.part_vector = ir.VectorType(self.scalar, partial_lanes(self.dtype))
         return self
+
+    def at_tile(self, t: ir.Value):
+        """Point `tile` and `ztile` at the sections of tile t of the group."""
+        bld = self.builder
+        self.tile = self.row(bld.mul(t, bld.mul(self.n_neurons, I64(2))), base=self.sections)
+        self.ztile = self.row(self.n_neurons)
 
     def chunk(self, value: ir.Value, k: int) -> ir.Value:
         """Lanes [k*P, (k+1)*P) of a tile vector."""
@@ -102,8 +127,16 @@ class GradContext(TileContext):
         return bld.select(has, seed, ir.Constant(self.vector, None))
 
 
-def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse) -> ir.Function:
-    """Define `jitnet_backward` in `module` from a tier's forward and reverse body emitters."""
+def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
+                      emit_weights=None) -> ir.Function:
+    """Define `jitnet_backward` in `module` from a tier's forward and reverse body emitters.
+
+    Without `emit_weights` the reverse body takes dw itself, tile by tile.
+    With it, `emit_weights(ctx, tiles)` takes every dw once per group of
+    `tiles` tiles (`ctx.at_tile(t)` selects one), and the weights are also
+    copied once per call in out-edge order into `ctx.w_out`, where the
+    reverse body finds a neuron's out-weights contiguous.
+    """
     scalar = tile.scalar_type(dtype)
     lanes = tile.LANES[dtype]
     names = ("x", "w", "b", "dy", "dx", "dw", "db", "batch", "scratch", "plan")
@@ -119,26 +152,36 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse)
     n_neurons = ctx.plan_slot(tile.PLAN_N_NEURONS, I64, "n_neurons")
     n_weights = ctx.plan_slot(tile.PLAN_N_WEIGHTS, I64, "n_weights")
     n_seeds = ctx.plan_slot(tile.PLAN_N_SEED_ROWS, I64, "n_seed_rows")
-    ctx.ztile = ctx.row(n_neurons)
-    seeds = ctx.row(bld.mul(n_neurons, I64(2)))
+    group = ctx.plan_slot(tile.PLAN_GRAD_TILES, I64, "group")
+    seeds = ctx.row(bld.mul(bld.mul(n_neurons, I64(2)), group))
     dw_part = ctx.row(n_seeds, base=seeds)
-    db_part = bld.gep(dw_part, [bld.mul(n_weights, I64(partial_lanes(dtype)))], inbounds=True,
-                      source_etype=scalar)
-    ctx.attach(seeds, dw_part, db_part)
-    _zero(ctx, dw_part, bld.mul(bld.add(n_weights, n_neurons), I64(partial_lanes(dtype))))
+    part = I64(partial_lanes(dtype))
+    db_part = bld.gep(dw_part, [bld.mul(n_weights, part)], inbounds=True, source_etype=scalar)
+    w_out = bld.gep(db_part, [bld.mul(n_neurons, part)], inbounds=True, source_etype=scalar)
+    ctx.attach(scratch, n_neurons, seeds, dw_part, db_part, w_out)
+    _zero_partials(ctx, bld.add(n_weights, n_neurons))
+    if emit_weights is not None:
+        _weights_by_out_edge(ctx, n_weights)
 
     n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
-    with counted_loop(bld, I64(0), n_tiles, "tile") as t:
-        first = bld.mul(t, I64(lanes), name="first")
-        count = tile.min_i64(bld, bld.sub(batch, first), I64(lanes), "count")
-        tile.load_inputs(ctx, x, first, count)
-        emit_forward(ctx)
-        _clear_padding(ctx, n_neurons, count)
-        _load_seeds(ctx, dy, first, count, n_seeds)
-        emit_reverse(ctx)
-        inputs = ctx.plan_slot(tile.PLAN_INPUTS, PTR, "inputs")
-        n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
-        tile.transpose_out(ctx, dx, inputs, n_in, first, count, base=ctx.ztile)
+    n_groups = bld.udiv(bld.add(n_tiles, bld.sub(group, I64(1))), group, name="n_groups")
+    with counted_loop(bld, I64(0), n_groups, "group") as g:
+        first_tile = bld.mul(g, group)
+        tiles = tile.min_i64(bld, bld.sub(n_tiles, first_tile), group, "tiles")
+        with counted_loop(bld, I64(0), tiles, "tile") as t:
+            ctx.at_tile(t)
+            first = bld.mul(bld.add(first_tile, t), I64(lanes), name="first")
+            count = tile.min_i64(bld, bld.sub(batch, first), I64(lanes), "count")
+            tile.load_inputs(ctx, x, first, count)
+            emit_forward(ctx)
+            _clear_padding(ctx, n_neurons, count)
+            _load_seeds(ctx, dy, first, count, n_seeds)
+            emit_reverse(ctx)
+            inputs = ctx.plan_slot(tile.PLAN_INPUTS, PTR, "inputs")
+            n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
+            tile.transpose_out(ctx, dx, inputs, n_in, first, count, base=ctx.ztile)
+        if emit_weights is not None:
+            emit_weights(ctx, tiles)
     _reduce(ctx, dw_part, dw, n_weights)
     _reduce(ctx, db_part, db, n_neurons)
     bld.ret_void()
@@ -150,6 +193,24 @@ def _zero(ctx: TileContext, base, count):
     with counted_loop(bld, I64(0), count, "zero") as k:
         bld.store(ir.Constant(ctx.scalar, 0.0),
                   bld.gep(base, [k], inbounds=True, source_etype=ctx.scalar), align=ctx.align)
+
+
+def _weights_by_out_edge(ctx: GradContext, n_weights):
+    """w_out[k] = w[out_edge[k]]: each neuron's out-weights, contiguous in ascending target."""
+    bld = ctx.builder
+    out_edge = ctx.plan_slot(tile.PLAN_OUT_EDGE, PTR, "out_edge")
+    with counted_loop(bld, I64(0), n_weights, "w_out") as k:
+        value = ctx.load_scalar(ctx.w, tile.index_at(ctx, out_edge, k))
+        bld.store(value, bld.gep(ctx.w_out, [k], inbounds=True, source_etype=ctx.scalar),
+                  align=ctx.align)
+
+
+def _zero_partials(ctx: GradContext, count):
+    """Zero the dw and db partial sums (`count` vectors of P lanes, contiguous)."""
+    bld = ctx.builder
+    zero = ir.Constant(ctx.part_vector, None)
+    with counted_loop(bld, I64(0), count, "zero_part") as k:
+        bld.store(zero, ctx.part_ptr(ctx.dw_part, k), align=32)
 
 
 def _clear_padding(ctx: TileContext, n_neurons, count):

@@ -32,7 +32,9 @@ PLAN_SEED_ROW, PLAN_N_SEED_ROWS, PLAN_SEED_OF_OUTPUT = 14, 15, 16
 PLAN_DATA_OFFSET = 17
 # The reverse schedule (see plan.py).
 PLAN_REVERSE_ORDER, PLAN_REVERSE_SEGS, PLAN_N_REVERSE_SEGS = 18, 19, 20
-PLAN_SLOTS = 21
+# Tiles per group of the backward pass (see grad.py).
+PLAN_GRAD_TILES = 21
+PLAN_SLOTS = 22
 # Segment code of the inputs in the reverse schedule: their Dn is dx.
 INPUT_CODE = -1
 
@@ -274,14 +276,29 @@ def index_at(ctx: TileContext, base, k) -> ir.Value:
 
 
 def transpose_out(ctx: TileContext, dest, rows, n_rows, first, count, base=None):
-    """dest[first + l][k] = section[rows[k]][l] for the lanes inside the batch."""
+    """dest[first + l][k] = section[rows[k]][l] for the lanes inside the batch.
+
+    NOTE: a full tile loads each row as one vector and scatters its lanes
+    (the mirror of `load_inputs`); a partial tile goes lane by lane.
+    """
     bld = ctx.builder
     section = ctx.tile if base is None else base
-    with counted_loop(bld, I64(0), count, "out_lane") as lane:
-        start = bld.mul(bld.add(first, lane), n_rows)
-        with counted_loop(bld, I64(0), n_rows, "out") as k:
-            cell = bld.add(bld.mul(index_at(ctx, rows, k), I64(ctx.lanes)), lane)
-            value = bld.load(bld.gep(section, [cell], inbounds=True, source_etype=ctx.scalar),
-                             align=ctx.align, typ=ctx.scalar)
-            bld.store(value, bld.gep(dest, [bld.add(start, k)], inbounds=True,
-                                     source_etype=ctx.scalar), align=ctx.align)
+    full = bld.icmp_signed("==", count, I64(ctx.lanes))
+    with bld.if_else(full) as (whole, partial):
+        with whole:
+            column = bld.gep(dest, [bld.mul(first, n_rows)], inbounds=True, source_etype=ctx.scalar)
+            with counted_loop(bld, I64(0), n_rows, "out_row") as k:
+                vector = ctx.load_row(index_at(ctx, rows, k), base=section)
+                for lane in range(ctx.lanes):
+                    at = bld.gep(column, [bld.add(bld.mul(I64(lane), n_rows), k)], inbounds=True,
+                                 source_etype=ctx.scalar)
+                    bld.store(bld.extract_element(vector, I32(lane)), at, align=ctx.align)
+        with partial:
+            with counted_loop(bld, I64(0), count, "out_lane") as lane:
+                start = bld.mul(bld.add(first, lane), n_rows)
+                with counted_loop(bld, I64(0), n_rows, "out") as k:
+                    cell = bld.add(bld.mul(index_at(ctx, rows, k), I64(ctx.lanes)), lane)
+                    value = bld.load(bld.gep(section, [cell], inbounds=True, source_etype=ctx.scalar),
+                                     align=ctx.align, typ=ctx.scalar)
+                    bld.store(value, bld.gep(dest, [bld.add(start, k)], inbounds=True,
+                                             source_etype=ctx.scalar), align=ctx.align)
