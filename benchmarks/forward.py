@@ -1,16 +1,21 @@
-"""Forward-pass benchmark: jitnet against numpy and scipy.sparse on the standard suite.
+"""The benchmark suite: jitnet's forward and forward + backward against numpy, scipy, torch, neat-python.
 
-A script, not a test: `python benchmarks/forward.py [--batch B] [--threads T]`
-prints one row per net and batch (default batches 1 and 4096, 1 thread,
-float32): compile time, forward time, GFLOP/s, share of this core's measured
-FMA peak, samples/s, and the time ratios to numpy (one matmul per level, dense
-zero-masked for DAGs) and scipy.sparse (CSR per level), all in this process.
+A script, not a test: `python benchmarks/forward.py [--batch B] [--threads T]
+[--quick] [--plot OUT.png]` prints one table (the same as `jitnet bench` with
+no NET; `jitnet/bench.py` says what each column means): for every net of the
+suite and batch, a `fwd` and an `f+b` row with cold compile time, jitnet's
+samples/s, GFLOP/s (2 flops per edge and sample forward, 6 forward +
+backward) and share of this core's measured float32 FMA peak on one thread,
+its speed-up on T (default 2) threads, and other's time / jitnet's time for
+each library installed (`pip install -e ".[bench,torch]"`). Progress goes to
+stderr. The full suite takes several minutes; `--quick` runs tiny nets.
 
-NOTE: numpy's BLAS is limited to one thread here (OPENBLAS_NUM_THREADS and
-friends are set before numpy loads) so the one-thread comparison is fair.
+NOTE: the other libraries run on one thread. OPENBLAS_NUM_THREADS and
+friends are set here before numpy loads, and `jitnet.bench` also limits BLAS
+and OpenMP with threadpoolctl when installed (as it must under `jitnet bench`,
+where numpy is already loaded) and torch with `torch.set_num_threads(1)`.
 """
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -20,16 +25,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from jitnet import bench  # noqa: E402
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=None, help="one batch size (default: 1 and 4096)")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    return bench.suite(batch=args.batch, threads=args.threads)
-
+from jitnet.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,25 +1,41 @@
-"""Time jitnet against numpy and scipy.sparse on the same net and batch: Net -> a table (text).
+"""Time jitnet against numpy, scipy.sparse, torch and neat-python: nets -> one table (text), a plot.
 
-The baselines evaluate the net level by level (neurons of one depth at once):
-numpy multiplies the values of the level's sources by a dense, zero-masked
-weight matrix (for a dense layered net that is exactly one matmul per layer),
-and scipy.sparse, when installed, multiplies by the level's sparse CSR matrix.
-All run in this process on the same inputs; times are medians of repeats, and
-GFLOP/s count two flops per edge and sample.
+For each net and batch the table has two rows: `fwd` (forward) and `f+b`
+(forward + backward: jitnet's `backward` runs its own forward, so it is
+compared with the other libraries' forward + backward). Columns: cold compile
+time; jitnet's samples/s, GFLOP/s and share of this core's float32 FMA peak
+(measured by `fma_peak`), all on one thread; its speed-up on 2 (`threads`)
+threads; and the ratio other's time / jitnet's one-thread time for every
+other library (> 1: jitnet is faster), each of them on one thread. GFLOP/s count 2 flops
+per edge and sample forward and 6 forward + backward (forward, dn, dw).
+Everything runs in this process on the same inputs; times are medians of
+repeats. The other libraries' forms of a net are in `baselines.py`.
 """
 
+import contextlib
 import ctypes
+import importlib.util
+import os
+import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 from llvmlite import ir
 
-from .activations import apply_f
+from . import baselines
 from .compiler import compile
-from .jit import Jitted
+from .jit import Jitted, host
 from .net import Net
 
-SUITE_BATCHES = (1, 4096)
+SUITE_BATCH = 4096
+FLOPS_PER_EDGE = {"fwd": 2, "f+b": 6}
+BASELINES = ("numpy", "scipy", "torch", "neat")
+_DISTRIBUTIONS = {"numpy": "numpy", "scipy": "scipy", "torch": "torch", "neat": "neat-python"}
+NEAT_SAMPLES = 16  # neat runs one sample at a time: time this many, scale to the batch
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def median_time(call, repeats: int = 5, min_time: float = 0.02) -> float:
@@ -38,16 +54,16 @@ def median_time(call, repeats: int = 5, min_time: float = 0.02) -> float:
     return float(np.median(rounds))
 
 
-def fma_peak() -> float:
+def fma_peak(iterations: int = 10_000_000) -> float:
     """This core's float32 FMA peak in GFLOP/s: the best of a few numbers of independent chains.
 
     NOTE: the best count depends on the register file (16 ymm on AVX2, 32 zmm
     on AVX-512): too few chains leave FMA latency exposed, too many spill.
     """
-    return max(_fma_rate(chains) for chains in (4, 6, 8, 12))
+    return max(_fma_rate(chains, iterations) for chains in (4, 6, 8, 12))
 
 
-def _fma_rate(chains: int, iterations: int = 10_000_000) -> float:
+def _fma_rate(chains: int, iterations: int) -> float:
     """GFLOP/s of `chains` independent <16 x float> FMA chains in a loop."""
     i64, vector = ir.IntType(64), ir.VectorType(ir.FloatType(), 16)
     module = ir.Module(name="jitnet_peak")
@@ -81,147 +97,305 @@ def _fma_rate(chains: int, iterations: int = 10_000_000) -> float:
     return 2.0 * 16 * chains * iterations / seconds / 1e9
 
 
-class LevelBaseline:
-    """A net evaluated level by level with numpy (dense masked) or scipy (sparse) matrices."""
+@dataclass(frozen=True)
+class SuiteNet:
+    """One net of the suite, the batches it runs at, and the repeats of each timing."""
 
-    def __init__(self, net: Net, w: np.ndarray, b: np.ndarray, dtype, sparse: bool):
-        self.net, self.dtype, self.sparse = net, np.dtype(dtype), sparse
-        self.levels = []
-        order = net.level_order
-        depth = net.depth[order]
-        for d in range(1, int(depth.max(initial=0)) + 1):
-            level = order[depth == d]
-            edges = np.concatenate([np.arange(net.in_ptr[j], net.in_ptr[j + 1]) for j in level])
-            src, dst = net.edges[edges, 0], net.edges[edges, 1]
-            col = np.searchsorted(level, dst)
-            codes = net.activations[level]
-            bias = b[level].astype(self.dtype)
-            if sparse:
-                import scipy.sparse
-                matrix = scipy.sparse.csr_matrix((w[edges].astype(self.dtype), (col, src)),
-                                                 shape=(len(level), net.n_neurons))
-                self.levels.append((level, matrix, None, bias, codes))
-            else:
-                rows = np.unique(src)
-                matrix = np.zeros((len(rows), len(level)), dtype=self.dtype)
-                matrix[np.searchsorted(rows, src), col] = w[edges]
-                span = slice(rows[0], rows[-1] + 1) if rows[-1] - rows[0] + 1 == len(rows) else rows
-                self.levels.append((level, matrix, span, bias, codes))
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        net = self.net
-        if self.sparse:
-            values = np.zeros((net.n_neurons, len(x)), dtype=self.dtype)
-            values[net.inputs] = x.T
-            for level, matrix, _, bias, codes in self.levels:
-                values[level] = _activate(codes, (matrix @ values).T + bias).T
-            return values[net.outputs].T
-        values = np.zeros((len(x), net.n_neurons), dtype=self.dtype)
-        values[:, net.inputs] = x
-        for level, matrix, rows, bias, codes in self.levels:
-            sources = np.ascontiguousarray(values[:, rows])
-            values[:, level] = _activate(codes, sources @ matrix + bias)
-        return values[:, net.outputs]
+    name: str
+    net: Net
+    batches: Tuple[int, ...] = (SUITE_BATCH,)
+    repeats: int = 5
 
 
-def _activate(codes: np.ndarray, z: np.ndarray) -> np.ndarray:
-    if (codes == 3).all():
-        return np.maximum(z, 0, out=z)
-    if (codes == 0).all():
-        return z
-    return apply_f(codes, z).astype(z.dtype)
+def suite_nets(quick: bool = False):
+    """The standard suite (float32): dense MLPs, random sparse DAGs ~1e3-1e6 edges, a conv net, an RNN.
 
-
-def measure(net: Net, batch: int, threads=1, dtype="float32", strategy="auto", seed=0) -> dict:
-    """One row of the table: compile time, jitnet's forward time and the baselines'."""
-    start = time.perf_counter()
-    cn = compile(net, dtype=dtype, strategy=strategy, threads=threads, cache=False)
-    compile_s = time.perf_counter() - start
-    w, b = cn.init(seed)
-    x = np.random.default_rng(seed).normal(size=(batch, net.n_inputs)).astype(dtype)
-    row = {"edges": net.n_weights, "batch": batch, "tier": cn.strategy, "compile_s": compile_s,
-           "jitnet_s": median_time(lambda: cn.forward(x, w, b))}
-    row["numpy_s"] = median_time(_bound(LevelBaseline(net, w, b, dtype, sparse=False), x))
-    try:
-        row["scipy_s"] = median_time(_bound(LevelBaseline(net, w, b, dtype, sparse=True), x))
-    except ImportError:
-        row["scipy_s"] = None
-    return row
-
-
-def _bound(baseline: LevelBaseline, x):
-    return lambda: baseline.forward(x)
-
-
-def format_table(rows, peak=None) -> str:
-    """A plain-text table with GFLOP/s and speed-up ratios (x numpy = numpy time / jitnet time).
-
-    With `peak` (GFLOP/s), a column gives jitnet's share of it.
+    NOTE: to keep the run under ~10 minutes on a 2-core machine, nets of 1e5
+    edges or more take 3 repeats instead of 5, and the 1024x4 MLP, the conv
+    net and the 1e6-edge DAG batch 1024 (their baselines' forward + backward
+    take seconds per call at 4096). `quick`: tiny nets of every kind, for tests.
     """
-    head = ("net", "edges", "batch", "tier", "compile s", "jitnet ms", "GFLOP/s", "% peak",
-            "samples/s", "numpy ms", "x numpy", "scipy ms", "x scipy")
-    lines = []
-    for r in rows:
-        flops = 2.0 * r["edges"] * r["batch"]
-        rate = flops / r["jitnet_s"] / 1e9
-        scipy_s = r.get("scipy_s")
-        lines.append((r["name"], str(r["edges"]), str(r["batch"]), r["tier"], f"{r['compile_s']:.3f}",
-                      f"{r['jitnet_s'] * 1e3:.3f}", f"{rate:.1f}",
-                      "-" if peak is None else f"{100 * rate / peak:.0f}",
-                      f"{r['batch'] / r['jitnet_s']:.3g}", f"{r['numpy_s'] * 1e3:.3f}",
-                      f"{r['numpy_s'] / r['jitnet_s']:.2f}",
-                      "-" if scipy_s is None else f"{scipy_s * 1e3:.3f}",
-                      "-" if scipy_s is None else f"{scipy_s / r['jitnet_s']:.2f}"))
-    widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(head)]
-    out = ["  ".join(h.rjust(wd) for h, wd in zip(head, widths)),
-           "  ".join("-" * wd for wd in widths)]
-    out += ["  ".join(c.rjust(wd) for c, wd in zip(line, widths)) for line in lines]
-    return "\n".join(out)
-
-
-def compare(net: Net, batch=4096, threads=None, dtype="float32", strategy="auto", name="net") -> str:
-    """The table for one net (what `jitnet bench NET` prints); threads default to 1."""
-    row = measure(net, batch, threads=1 if threads is None else threads, dtype=dtype,
-                  strategy=strategy)
-    row["name"] = name
-    return format_table([row])
-
-
-def suite_nets():
-    """(name, Net) pairs of the standard suite: the ncc seed net, dense MLPs, random sparse DAGs."""
     from . import nets
-    yield "ncc seed (14)", Net(14, _SEED_EDGES, activations="relu")
-    yield "64-32-10", nets.dense([64, 32, 10])
-    yield "784-16-10", nets.dense([784, 16, 10])
-    yield "784-128-128-10", nets.dense([784, 128, 128, 10])
+    if quick:
+        return [SuiteNet("8-4-2", nets.dense([8, 4, 2]), (64,), 1),
+                SuiteNet("random DAG 1e2", nets.random_dag(8, 2, 12, fan_in=(2, 6), n_layers=3, seed=0),
+                         (64,), 1),
+                SuiteNet("conv 6x6 1-2-2", nets.conv2d(6, 6, (1, 2, 2), kernel=3, n_outputs=2), (64,), 1),
+                SuiteNet("rnn 2x3 h4", nets.rnn(2, 3, 4, 2), (64,), 1)]
+    small = (1, SUITE_BATCH)
+    entries = [("64-32-10", nets.dense([64, 32, 10]), small),
+               ("784-16-10", nets.dense([784, 16, 10]), small),
+               ("784-128-128-10", nets.dense([784, 128, 128, 10]), small),
+               ("784-512-512-10", nets.dense([784, 512, 512, 10]), (SUITE_BATCH,)),
+               ("1024x4", nets.dense([1024] * 4), (1024,))]
     # NOTE: PERF-NOTES' random DAGs: 64 inputs, 10 outputs, 6 layers, fan-in U[16, 64].
-    for hidden, label in ((15, "1e3"), (240, "1e4"), (2490, "1e5")):
-        yield f"random DAG {label}", nets.random_dag(64, 10, hidden, fan_in=(16, 64), n_layers=6,
-                                                     seed=0)
+    for hidden, label in ((15, "1e3"), (240, "1e4"), (2490, "1e5"), (25_000, "1e6")):
+        entries.append((f"random DAG {label}",
+                        nets.random_dag(64, 10, hidden, fan_in=(16, 64), n_layers=6, seed=0),
+                        (1024,) if label == "1e6" else (SUITE_BATCH,)))
+    # A 28x28 image, 3x3 kernels, 8 then 16 channels (the second with stride 2), 10 outputs.
+    entries.append(("conv 28x28 1-8-16", nets.conv2d(28, 28, (1, 8, 16), kernel=3, stride=(1, 2),
+                                                     n_outputs=10), (1024,)))
+    entries.append(("rnn 16 steps h32", nets.rnn(16, 16, 32, 10), (SUITE_BATCH,)))
+    return [SuiteNet(name, net, batches, 3 if net.n_weights >= 100_000 else 5)
+            for name, net, batches in entries]
 
 
-# The ncc notes' 14-neuron example (SPEC §4, examples/seed.nal).
-_SEED_EDGES = [(0, 4), (1, 4), (0, 5), (1, 5), (2, 5), (1, 6), (2, 6), (3, 6), (2, 7), (3, 7),
-               (4, 8), (5, 8), (4, 9), (5, 9), (6, 9), (5, 10), (6, 10), (7, 10), (6, 11), (7, 11)] \
-    + [(i, j) for j in (12, 13) for i in (8, 9, 10, 11)]
+def available(name: str) -> bool:
+    """Whether baseline library `name` (a BASELINES entry) can be imported, without importing it."""
+    return importlib.util.find_spec(name) is not None
 
 
-def suite(batch=None, threads=None, dtype="float32") -> int:
-    """Print the whole suite's table (`jitnet bench` with no NET); returns 0.
+def make_baseline(name: str, net: Net, w, b, dtype):
+    """The baseline `name` of this net, or None where it is not installed or not run.
 
-    Runs each net at `batch` (default: 1 and 4096) on `threads` threads
-    (default 1), after measuring this core's FMA peak.
+    Not run: numpy where its masked matrices would exceed
+    `baselines.DENSE_MAX_ENTRIES`; neat-python above `baselines.NEAT_MAX_EDGES`
+    edges or with an activation it lacks.
     """
-    batches = SUITE_BATCHES if batch is None else (batch,)
-    peak = fma_peak()
-    print(f"float32 FMA peak of one core: {peak:.0f} GFLOP/s", flush=True)
+    if not available(name):
+        return None
+    if name == "numpy":
+        if baselines.dense_entries(net) > baselines.DENSE_MAX_ENTRIES:
+            return None
+        return baselines.LevelBaseline(net, w, b, dtype, sparse=False)
+    if name == "scipy":
+        return baselines.LevelBaseline(net, w, b, dtype, sparse=True)
+    if name == "torch":
+        return baselines.TorchBaseline(net, w, b, dtype)
+    if net.n_weights > baselines.NEAT_MAX_EDGES:
+        return None
+    try:
+        return baselines.NeatBaseline(net, w, b)
+    except ValueError:
+        return None
+
+
+def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int = 2,
+            dtype="float32", strategy="auto", repeats: int = 5, min_time: float = 0.02,
+            seed: int = 0, libraries=BASELINES, cache: bool = False) -> list:
+    """Two rows of the table, `fwd` and `f+b`, for one net and batch.
+
+    Each row: name, edges, batch, pass, compile_s, and `times`: seconds per
+    call of "jitnet" (1 thread), "jitnet2" (`threads` threads; absent for
+    threads=1) and every baseline that ran (neat: forward only, scaled to
+    the batch from NEAT_SAMPLES samples). Compile times are cold unless `cache`.
+    """
+    start = time.perf_counter()
+    cn = compile(net, dtype=dtype, strategy=strategy, threads=1, cache=cache)
+    compile_s = time.perf_counter() - start
+    rng = np.random.default_rng(seed)
+    w, b = cn.init(seed)
+    b = (0.1 * rng.normal(size=b.shape)).astype(dtype)
+    x = rng.normal(size=(batch, net.n_inputs)).astype(dtype)
+    dy = rng.normal(size=(batch, net.n_outputs)).astype(dtype)
+    start = time.perf_counter()
+    cn.backward(x[:1], w, b, dy[:1])  # compiles the gradient module
+    grad_s = time.perf_counter() - start
+
+    def timed(call):
+        return median_time(call, repeats, min_time)
+
+    fwd = {"jitnet": timed(lambda: cn.forward(x, w, b))}
+    fb = {"jitnet": timed(lambda: cn.backward(x, w, b, dy))}
+    if threads > 1:
+        cn2 = compile(net, dtype=dtype, strategy=strategy, threads=threads, cache=cache)
+        fwd["jitnet2"] = timed(lambda: cn2.forward(x, w, b))
+        fb["jitnet2"] = timed(lambda: cn2.backward(x, w, b, dy))
+        del cn2
+    with _one_thread(libraries):
+        for lib in libraries:
+            other = make_baseline(lib, net, w, b, dtype)
+            if other is None:
+                continue
+            if lib == "neat":
+                some = x[:NEAT_SAMPLES]
+                fwd[lib] = timed(lambda: other.forward(some)) * batch / len(some)
+            else:
+                fwd[lib] = timed(lambda: other.forward(x))
+                fb[lib] = timed(lambda: other.forward_backward(x, dy))
+            other = None  # NOTE: free its matrices before the next one is built
+    common = {"name": name, "edges": net.n_weights, "batch": batch, "dtype": str(np.dtype(dtype))}
+    return [{**common, "pass": "fwd", "compile_s": compile_s, "times": fwd},
+            {**common, "pass": "f+b", "compile_s": compile_s + grad_s, "times": fb}]
+
+
+@contextlib.contextmanager
+def _one_thread(libraries):
+    """BLAS, OpenMP and torch limited to one thread (threadpoolctl, when installed)."""
+    torch_threads = None
+    if "torch" in libraries and available("torch"):
+        import torch
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    limits = contextlib.nullcontext()
+    if available("threadpoolctl"):
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(1)
+    try:
+        with limits:
+            yield
+    finally:
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+
+def format_table(rows, peak=None, threads: int = 2) -> str:
+    """A plain-text table of `measure` rows: x LIB = LIB's time / jitnet's 1-thread time.
+
+    GFLOP/s count FLOPS_PER_EDGE flops per edge and sample (2 fwd, 6 f+b);
+    `% peak` is jitnet's one-thread share of `peak` (the float32 GFLOP/s of
+    one core; half of it for float64); "-" marks what did not run.
+    """
+    head = ("net", "edges", "batch", "pass", "compile s", "samples/s", "GFLOP/s", "% peak",
+            f"x {threads} thr") + tuple(f"x {lib}" for lib in BASELINES)
+    lines = [_cells(row, peak) for row in rows]
+    widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(head)]
+    rules = tuple("-" * wd for wd in widths)
+    return "\n".join(_aligned(line, widths) for line in [head, rules] + lines)
+
+
+def _aligned(cells, widths) -> str:
+    """The net's name left-aligned, numbers right-aligned."""
+    return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(wd) for c, wd in zip(cells[1:], widths[1:])])
+
+
+def _cells(row, peak):
+    times = row["times"]
+    seconds = times["jitnet"]
+    rate = FLOPS_PER_EDGE[row["pass"]] * row["edges"] * row["batch"] / seconds / 1e9
+    if peak is not None and row.get("dtype") == "float64":
+        peak = peak / 2
+    ratios = [_ratio(times.get(lib), seconds) for lib in BASELINES]
+    return (row["name"], str(row["edges"]), str(row["batch"]), row["pass"], f"{row['compile_s']:.2f}",
+            _count(row["batch"] / seconds), f"{rate:.1f}",
+            "-" if peak is None else f"{100 * rate / peak:.0f}",
+            _ratio(seconds, times.get("jitnet2")), *ratios)
+
+
+def _ratio(numerator, denominator) -> str:
+    if numerator is None or denominator is None:
+        return "-"
+    value = numerator / denominator
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _count(value: float) -> str:
+    """3 significant digits with a k/M/G suffix: 6.12M, 170k, 950."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def describe(peak: float, threads: int, cold: bool = True) -> str:
+    """The lines above the table: machine, peak, what the columns mean, library versions."""
+    from importlib.metadata import PackageNotFoundError, version
+    ran, missing = [], []
+    for lib in BASELINES:
+        try:
+            ran.append(f"{_DISTRIBUTIONS[lib]} {version(_DISTRIBUTIONS[lib])}")
+        except PackageNotFoundError:
+            missing.append(_DISTRIBUTIONS[lib])
+    _, cpu, _ = host()
+    lines = [f"CPU {cpu}, float32 FMA peak of one core (measured): {peak:.0f} GFLOP/s",
+             "fwd: forward; f+b: forward + backward (dx, dw, db)",
+             "GFLOP/s: 2 flops per edge and sample for fwd, 6 for f+b",
+             "samples/s, GFLOP/s and % peak (of one core): jitnet on 1 thread",
+             f"x {threads} thr: jitnet's 1-thread time / its {threads}-thread time",
+             "x LIB: LIB's time / jitnet's 1-thread time (> 1: jitnet is faster); LIB on 1 thread",
+             "compile s: " + ("cold (cache off)" if cold else "the code cache on (quick)")
+             + "; for f+b with the gradient module",
+             "numpy: a dense masked matmul per depth level, hand backprop; scipy: a CSR matrix per",
+             "  level, hand backprop; torch: dense masked levels (torch.sparse over the same limit),",
+             "  autograd; neat-python: FeedForwardNetwork.activate, one sample at a time",
+             f"  ({NEAT_SAMPLES} timed, scaled to the batch)",
+             f"-: not installed or not run: numpy over {baselines.DENSE_MAX_ENTRIES:,} matrix entries; "
+             f"neat-python over {baselines.NEAT_MAX_EDGES:,}",
+             "  edges, with an activation it lacks, and for f+b (it has no backward)",
+             "libraries: " + ", ".join(ran) + (f"; not installed: {', '.join(missing)}" if missing else "")]
+    if not available("threadpoolctl") and not all(os.environ.get(v) == "1" for v in THREAD_VARIABLES):
+        lines.append("WARNING: numpy's BLAS may use several threads: install threadpoolctl "
+                     "or set OPENBLAS_NUM_THREADS=1")
+    return "\n".join(lines)
+
+
+def check_plot(path) -> None:
+    """Raise ValueError (no matplotlib) or FileNotFoundError (no such folder) before a long run."""
+    if not available("matplotlib"):
+        raise ValueError("--plot needs matplotlib: pip install 'jitnet[bench]'")
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise FileNotFoundError(2, "no such folder", str(folder))
+
+
+def plot(rows, path, threads: int = 2) -> None:
+    """Write a PNG: GFLOP/s against edges (log-log), forward and forward + backward side by side.
+
+    One line for jitnet on 1 and on `threads` threads and one per baseline;
+    each net's largest batch only.
+    """
+    from matplotlib.figure import Figure
+    largest = {}
+    for row in rows:
+        largest[row["name"]] = max(largest.get(row["name"], 0), row["batch"])
+    figure = Figure(figsize=(12, 5), layout="constrained")
+    axes = figure.subplots(1, 2, sharey=True)
+    keys = ("jitnet", "jitnet2") + BASELINES
+    labels = {"jitnet": "jitnet, 1 thread", "jitnet2": f"jitnet, {threads} threads", **_DISTRIBUTIONS}
+    for ax, kind, title in zip(axes, ("fwd", "f+b"), ("forward", "forward + backward")):
+        picked = sorted((r for r in rows if r["pass"] == kind and r["batch"] == largest[r["name"]]),
+                        key=lambda r: r["edges"])
+        for k, key in enumerate(keys):
+            points = [(r["edges"], FLOPS_PER_EDGE[kind] * r["edges"] * r["batch"] / r["times"][key] / 1e9)
+                      for r in picked if key in r["times"]]
+            if points:
+                ax.plot(*zip(*points), marker="o", color=f"C{k}", label=labels[key])
+        for r in picked:
+            rate = FLOPS_PER_EDGE[kind] * r["edges"] * r["batch"] / r["times"]["jitnet"] / 1e9
+            ax.annotate(r["name"], (r["edges"], rate), fontsize=6, rotation=30)
+        ax.set(xscale="log", yscale="log", xlabel="edges", title=title)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("GFLOP/s (2 flops per edge and sample; 6 for forward + backward)")
+    axes[0].legend(fontsize=8)
+    figure.savefig(path, dpi=120)
+
+
+def compare(net: Net, batch: int = SUITE_BATCH, threads: int = 2, dtype="float32", strategy="auto",
+            name="net", quick: bool = False, plot_path=None) -> str:
+    """The header and table for one net (what `jitnet bench NET` prints)."""
+    repeats, min_time = (1, 0.0) if quick else (5, 0.02)
+    peak = fma_peak(1_000_000 if quick else 10_000_000)
+    rows = measure(net, batch, name=name, threads=threads, dtype=dtype, strategy=strategy,
+                   repeats=repeats, min_time=min_time, cache=quick)
+    if plot_path is not None:
+        plot(rows, plot_path, threads)
+    return describe(peak, threads, cold=not quick) + "\n\n" + format_table(rows, peak, threads)
+
+
+def suite(batch=None, threads: int = 2, quick: bool = False, plot_path=None, dtype="float32",
+          strategy="auto", out=None, progress=None) -> list:
+    """Run the whole suite: print its header and table on `out` (stdout), progress on `progress`.
+
+    `batch` replaces every net's batches; `quick` runs the tiny suite with one
+    repeat and the code cache on. Returns the rows.
+    """
+    out = sys.stdout if out is None else out
+    progress = sys.stderr if progress is None else progress
+    peak = fma_peak(1_000_000 if quick else 10_000_000)
     rows = []
-    for name, net in suite_nets():
-        for size in batches:
-            row = measure(net, size, threads=1 if threads is None else threads, dtype=dtype)
-            row["name"] = name
-            rows.append(row)
-            print(format_table(rows[-1:], peak).splitlines()[-1], flush=True)
-    print()
-    print(format_table(rows, peak))
-    return 0
+    entries = suite_nets(quick)
+    for k, entry in enumerate(entries):
+        for size in entry.batches if batch is None else (batch,):
+            start = time.perf_counter()
+            rows += measure(entry.net, size, name=entry.name, threads=threads, dtype=dtype,
+                            strategy=strategy, repeats=entry.repeats, min_time=0.0 if quick else 0.02,
+                            cache=quick)
+            print(f"[{k + 1}/{len(entries)}] {entry.name} ({entry.net.n_weights} edges), batch {size}: "
+                  f"{time.perf_counter() - start:.1f} s", file=progress, flush=True)
+    print(describe(peak, threads, cold=not quick), file=out)
+    print(file=out)
+    print(format_table(rows, peak, threads), file=out, flush=True)
+    if plot_path is not None:
+        plot(rows, plot_path, threads)
+    return rows

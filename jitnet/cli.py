@@ -6,6 +6,7 @@ is a bug and keeps its traceback (status 1).
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -65,11 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--seed", type=int, default=0)
 
-    bench = sub.add_parser("bench", help="forward throughput against numpy")
+    bench = sub.add_parser("bench", help="throughput against numpy, scipy, torch, neat-python")
     bench.set_defaults(command=_bench)
     bench.add_argument("net", nargs="?", help="a net file; none: the whole benchmark suite")
-    bench.add_argument("--batch", type=int, default=4096)
-    bench.add_argument("--threads", type=int, default=None)
+    bench.add_argument("--batch", type=int, default=None,
+                       help="batch size (default 4096; the suite: each net's own)")
+    bench.add_argument("--threads", type=int, default=2,
+                       help="jitnet's threads for the speed-up column (default 2; the rest is 1 thread)")
+    bench.add_argument("--quick", action="store_true", help="tiny nets, one repeat: a smoke test")
+    bench.add_argument("--plot", metavar="OUT.png", help="also plot GFLOP/s against edges (matplotlib)")
     _net_options(bench)
     _compile_options(bench)
     return parser
@@ -217,12 +222,20 @@ def _optimizer(name: str, lr: float):
 
 
 def _bench(args) -> int:
+    """SPEC §6: one table of jitnet's throughput and its ratios to the other libraries."""
     from . import bench
+    for value, what in ((args.batch, "--batch"), (args.threads, "--threads")):
+        if value is not None and value < 1:
+            raise ValueError(f"{what} {value}: expected a positive integer")
+    if args.plot is not None:
+        bench.check_plot(args.plot)
     if args.net is None:
-        return bench.suite(batch=args.batch, threads=args.threads)
-    table = bench.compare(_load(args), batch=args.batch, threads=args.threads, dtype=args.dtype,
-                          strategy=args.strategy)
-    print(table)
+        bench.suite(batch=args.batch, threads=args.threads, quick=args.quick, plot_path=args.plot,
+                    dtype=args.dtype, strategy=args.strategy)
+        return 0
+    print(bench.compare(_load(args), batch=bench.SUITE_BATCH if args.batch is None else args.batch,
+                        threads=args.threads, dtype=args.dtype, strategy=args.strategy,
+                        name=os.path.basename(args.net), quick=args.quick, plot_path=args.plot))
     return 0
 
 
