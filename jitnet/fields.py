@@ -28,6 +28,7 @@ BLANKS = byte_table(b" \t\r\n")
 # before them makes a number no net can index, flagged `big`, never overflowing.
 PLACES = 15
 INDEX_LIMIT = 1 << 62
+CHUNK = 1 << 20  # fields `hex_values` reads at once
 
 
 def fields(buf: np.ndarray, separator: np.ndarray) -> tuple:
@@ -40,8 +41,24 @@ def fields(buf: np.ndarray, separator: np.ndarray) -> tuple:
 def hex_values(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
     """The hex numbers buf[starts[k]:ends[k]] (digits only), and which are too `big` to be indices.
 
-    NOTE: fields of one width form a (fields, width) digit matrix, read with one
-    product; files hold few widths (ncc pads indices), so this loops a few times.
+    NOTE: read CHUNK fields at a time, so the temporaries stay a few tens of
+    MB whatever the file (a whole 1e7-edge file at once took ~500 MB more).
+    """
+    values = np.zeros(len(starts), dtype=np.int64)
+    big = np.zeros(len(starts), dtype=bool)
+    for lo in range(0, len(starts), CHUNK):
+        part = slice(lo, lo + CHUNK)
+        values[part], big[part] = _hex_chunk(buf, starts[part], ends[part])
+    return values, big
+
+
+def _hex_chunk(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
+    """`hex_values` of a few fields.
+
+    NOTE: fields of one width are read together, one digit column at a time
+    (Horner: value * 16 + digit), so the temporaries hold one number per
+    field, not one per digit. Files hold few widths (ncc pads indices), so the
+    outer loop runs a few times.
     """
     values = np.zeros(len(starts), dtype=np.int64)
     big = np.zeros(len(starts), dtype=bool)
@@ -50,8 +67,13 @@ def hex_values(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple:
     widths, first = np.unique(lengths[order], return_index=True)
     for width, group in zip(widths.tolist(), np.split(order, first[1:])):
         low = min(width, PLACES)
-        digits = HEX_DIGIT[buf[(ends[group] - low)[:, None] + np.arange(low)]]
-        values[group] = digits @ (np.int64(16) ** np.arange(low - 1, -1, -1, dtype=np.int64))
+        at = ends[group] - low
+        value = np.zeros(len(group), dtype=np.int64)
+        for _ in range(low):
+            value <<= 4
+            value += HEX_DIGIT[buf[at]]
+            at += 1
+        values[group] = value
         if width > PLACES:
             high = buf[starts[group][:, None] + np.arange(width - PLACES)]
             big[group] = (high != ord("0")).any(axis=1)
@@ -87,4 +109,7 @@ def token_fields(tokens: list, separator: np.ndarray) -> Fields:
     offsets = np.cumsum([0] + [len(t) + 1 for t in tokens[:-1]]).astype(np.int64)
     owner = np.searchsorted(offsets, starts, side="right") - 1
     token_at = np.array([t.start_pos for t in tokens], dtype=np.int64)
-    return Fields(text, buf, starts, ends, token_at[owner] - offsets[owner] + starts, owner)
+    at = token_at[owner]  # NOTE: in place: each temporary is one int64 per field
+    at -= offsets[owner]
+    at += starts
+    return Fields(text, buf, starts, ends, at, owner)
