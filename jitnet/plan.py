@@ -39,7 +39,7 @@ class Plan:
         self.seed_row = grad.seed_rows(outputs, net.n_neurons)
         self.seed_of_output = self.seed_row[outputs].astype(np.int32)
         self.n_seed_rows = int(self.seed_row.max(initial=-1)) + 1
-        self.grad_tiles = grad.tiles_per_group(net.n_neurons)
+        self.grad_tiles = grad.tiles_per_group(net.n_neurons, dense_share(net, self.order, self.segments))
         self.slots = np.zeros(tile.PLAN_SLOTS, dtype=np.uint64)
         for slot, value in ((tile.PLAN_IN_PTR, self.in_ptr), (tile.PLAN_IN_SRC, self.in_src),
                             (tile.PLAN_ORDER, self.order), (tile.PLAN_SEGS, self.segments),
@@ -60,6 +60,14 @@ class Plan:
                             (tile.PLAN_GRAD_TILES, self.grad_tiles)):
             self.slots[slot] = count
         self.address = self.slots.ctypes.data
+
+
+def dense_share(net, order, segments) -> float:
+    """The share of the net's edges that are in-edges of forward segments with a shared in-set."""
+    if net.n_weights == 0:
+        return 0.0
+    shared = np.repeat(segments[:, 3] == 1, segments[:, 1] - segments[:, 0])
+    return float(net.fan_in[order[shared]].sum()) / net.n_weights
 
 
 def forward_segments(net):

@@ -42,17 +42,20 @@ def partial_lanes(dtype: str) -> int:
     return 8 if dtype == "float32" else 4
 
 
-# NOTE: the n and z sections of a group of tiles should stay in L2 and L3.
-# Measured on Zen 3 (512 KB L2, 32 MB L3): groups of 2-8 tiles took dw from
-# 2-3x the forward time to ~1x on dense nets; on random DAGs, whose rows are
-# gathered, sections past ~2 MB made it slower again.
-GROUP_BYTES = 2 << 20
+# NOTE: measured on Zen 3 (512 KB L2, 32 MB L3), batch 4096: groups of 8
+# tiles took the backward pass of dense MLPs from 4.5-5.7x their forward time
+# to 2.8-3.3x; random DAGs, whose rows are gathered, were best with 2 (dw
+# gathers from every section of the group), ~1.5 MB of sections.
+SPARSE_GROUP_BYTES = 3 << 19
+DENSE_GROUP_BYTES = 8 << 20
 MAX_GROUP = 8
 
 
-def tiles_per_group(n_neurons: int) -> int:
-    """Tiles per group for a net of `n_neurons` (a tile row is 128 bytes in both dtypes)."""
-    return max(1, min(MAX_GROUP, GROUP_BYTES // (2 * n_neurons * 128)))
+def tiles_per_group(n_neurons: int, dense_share: float) -> int:
+    """Tiles per group for a net of `n_neurons` with `dense_share` of its edges in dense blocks
+    (a tile row is 128 bytes in both dtypes)."""
+    budget = SPARSE_GROUP_BYTES + dense_share * (DENSE_GROUP_BYTES - SPARSE_GROUP_BYTES)
+    return max(1, min(MAX_GROUP, int(budget) // (2 * n_neurons * 128)))
 
 
 def scratch_size(dtype: str, n_neurons: int, n_weights: int, n_seed_rows: int, group: int) -> int:
