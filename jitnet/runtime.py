@@ -299,7 +299,7 @@ class CompiledNet:
         address = getattr(self._scratch, kind, None)
         if address is None:
             if kind == "tile":
-                size = self.n_neurons * self._lanes
+                size = 2 * self.n_neurons * self._lanes     # n, then z (see tile.py)
             else:
                 size = grad.scratch_size(self.dtype.name, self.n_neurons, self.n_weights,
                                          self._plan.n_seed_rows, self._plan.grad_tiles)

@@ -1,17 +1,17 @@
-"""The CSR tier: Net -> llvmlite.ir.Module with a loop that reads the topology at run time.
+"""The CSR tier: Net -> llvmlite.ir.Module with loops that read the topology at run time.
 
-The module holds one loop per activation code present in the net, over
-neurons in schedule order and over each neuron's in-edge range; the index
-arrays come from the plan (see `tile.py`). Its size, and so its compile time,
-does not depend on the number of edges: a net of a million edges compiles as
-fast as a small one, and any net with the same activation codes and dtype
-shares the compiled code.
+The module walks the plan's segments (see `plan.py`): neurons of one depth
+and one activation code, so independent of each other. Its size, and so its
+compile time, does not depend on the number of edges: a net of a million
+edges compiles as fast as a small one, and any net with the same activation
+codes, dtype and register file shares the compiled code.
 
-Segments of the schedule (start, stop, code) hold neurons of one depth and one
-code, so any two neurons of a segment are independent: the loop runs them in
-pairs, two FMA chains in flight, which FMA latency needs (PERF-NOTES, last
-section). Each neuron's own chain is unchanged: b_j, then one `llvm.fma` per
-in-edge in canonical order (SPEC §1).
+A segment whose neurons share one in-set (out-set in the reverse pass) runs
+in register-tiled blocks: one load of a shared row feeds several neurons'
+chains. The others run in pairs, two FMA chains in flight, which FMA latency
+needs (PERF-NOTES, last section). Either way each neuron's own chain is
+unchanged: b_j, then one `llvm.fma` per in-edge in canonical order (SPEC §1),
+so blocks change no bit.
 """
 
 import functools
@@ -116,44 +116,68 @@ class _Walk(NamedTuple):
 
 
 def _emit_body(ctx: TileContext, codes, shape: Blocking):
-    """The forward pass: z_j = b_j + sum n_i w_ij over in-edges in canonical order, n_j = f(z_j)."""
+    """The forward pass: z_j = b_j + sum n_i w_ij over in-edges in canonical order, n_j = f(z_j).
+
+    The chains leave z_j in its z row; then one pass over the segment writes
+    n_j = f(z_j), emitted once per activation code.
+    NOTE: f reads and writes different rows: relu's select of a loaded value
+    stored back to the same address became an AVX masked store, which is
+    microcoded and made the pass 2x slower on Zen 3.
+    """
     walk = _Walk(ctx.plan_slot(tile.PLAN_ORDER, PTR, "order"),
                  ctx.plan_slot(tile.PLAN_IN_PTR, PTR, "in_ptr"),
                  ctx.plan_slot(tile.PLAN_IN_SRC, PTR, "in_src"), ctx.w, None,
                  lambda j: ctx.splat(ctx.load_scalar(ctx.b, j, "bias")),
-                 lambda code, j, z: ctx.store_neuron(z, emit_f(ctx.builder, code, z), j))
-    _walk_segments(ctx, walk, shape, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "act", codes)
+                 lambda code, j, z: ctx.store_row(z, j, base=ctx.ztile))
+
+    def activate(code, start, stop):
+        def emit(c, j):
+            ctx.store_row(emit_f(ctx.builder, c, ctx.load_row(j, base=ctx.ztile)), j)
+        _each_neuron(ctx, walk.order, code, start, stop, codes, "f", emit)
+
+    _walk_segments(ctx, walk, shape, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "act", after=activate)
 
 
 def _walk_segments(ctx: TileContext, walk: _Walk, shape: Blocking, segs_slot, count_slot, label,
-                   codes):
-    """Each segment: blocks of `shape.neurons` when its lists are shared, then pairs."""
+                   before=None, after=None):
+    """Each segment: `before(code, start, stop)`, the chains (blocks of `shape.neurons` when
+    its lists are shared, then pairs), `after(code, start, stop)`; `code` is a run-time value.
+
+    NOTE: the chains do not depend on the activation code, so they are emitted
+    once, not once per code: the module, and its compile time, stay small.
+    """
     accs = [_entry_alloca(ctx.builder, ctx.vector, f"{label}.acc{k}") for k in range(2)]
     block = _Block(ctx, shape, f"{label}.block")
-
-    def emit(code, start, stop, shared):
-        rest = _for_each_group(ctx, shape.neurons, start, stop, shared,
-                               lambda positions: _emit_block(ctx, walk, block, code, positions))
-        _emit_pairs(ctx, walk, accs, code, rest, stop)
-
-    _for_each_segment(ctx, segs_slot, count_slot, label, emit, codes)
-
-
-def _for_each_segment(ctx: TileContext, segs_slot: int, count_slot: int, label: str, emit,
-                      codes=None):
-    """For each segment (start, stop, code, shared) of a plan's schedule, in order,
-    `emit(code, start, stop, shared)`: inside the branch of its code when `codes`
-    is given, else once for all (code None)."""
     bld = ctx.builder
     segs = ctx.plan_slot(segs_slot, PTR, "segs")
     n_segs = ctx.plan_slot(count_slot, I64, "n_segs")
     with counted_loop(bld, I64(0), n_segs, f"{label}.seg") as s:
-        start, stop, code, shared = (_load_i64(bld, segs, bld.add(bld.mul(s, I64(4)), I64(k)), name)
-                                     for k, name in enumerate(("start", "stop", "code", "shared")))
-        if codes is None:
-            emit(None, start, stop, shared)
-        else:
-            _switch(bld, code, codes, label, lambda c: emit(c, start, stop, shared))
+        start, stop, code, shared = _segment(bld, segs, s)
+        if before is not None:
+            before(code, start, stop)
+        rest = _for_each_group(ctx, shape.neurons, start, stop, shared,
+                               lambda positions: _emit_block(ctx, walk, block, code, positions))
+        _emit_pairs(ctx, walk, accs, code, rest, stop)
+        if after is not None:
+            after(code, start, stop)
+
+
+def _segment(bld: ir.IRBuilder, segs, s) -> tuple:
+    """(start, stop, code, shared) of segment s: four i64 in a row."""
+    return tuple(_load_i64(bld, segs, bld.add(bld.mul(s, I64(4)), I64(k)), name)
+                 for k, name in enumerate(("start", "stop", "code", "shared")))
+
+
+def _each_neuron(ctx: TileContext, order, code, start, stop, codes, label, emit):
+    """`emit(c, j)` for the neurons j = order[start:stop], in the branch of their code c
+    (a run-time value among `codes`)."""
+    bld = ctx.builder
+
+    def loop(c):
+        with counted_loop(bld, start, stop, f"{label}{c & 0xff:02x}") as p:
+            emit(c, bld.sext(_load_i32(bld, order, p), I64, name="j"))
+
+    _switch(bld, code, codes, label, loop)
 
 
 def _switch(bld: ir.IRBuilder, code, codes, label: str, emit):
@@ -243,9 +267,8 @@ def _emit_block(ctx: TileContext, walk: _Walk, block: _Block, code, positions):
 
     block.run(count, shared_row,
               lambda r, k: ctx.load_scalar(walk.weights, bld.add(begins[r], k), "w"),
-              f"block{code & 0xff:02x}")
-    # The activation is emitted once, in a loop over the block, not once per neuron.
-    with counted_loop(bld, I64(0), I64(len(positions)), f"block_f{code & 0xff:02x}") as r:
+              "block")
+    with counted_loop(bld, I64(0), I64(len(positions)), "block_end") as r:
         j = bld.sext(_load_i32(bld, walk.order, bld.add(positions[0], r)), I64)
         walk.finish(code, j, block.load(r))
 
@@ -254,7 +277,7 @@ def _emit_pairs(ctx: TileContext, walk: _Walk, accs, code, start, stop):
     """Neurons order[start:stop], all with activation `code`, in pairs then one left over."""
     bld = ctx.builder
     n_pairs = bld.sdiv(bld.sub(stop, start), I64(2), name="n_pairs")
-    with counted_loop(bld, I64(0), n_pairs, f"pair{code & 0xff:02x}") as p:
+    with counted_loop(bld, I64(0), n_pairs, "pair") as p:
         first = bld.add(start, bld.mul(p, I64(2)))
         _emit_neurons(ctx, walk, accs[:2], code, [first, bld.add(first, I64(1))])
     odd = bld.icmp_signed("<", bld.add(start, bld.mul(n_pairs, I64(2))), stop)
@@ -277,7 +300,7 @@ def _emit_neurons(ctx: TileContext, walk: _Walk, accs, code, positions):
     # NOTE: the chains advance together over their common length, two edges a
     # step (unrolled here, so LLVM's costly unroller can stay off), then each
     # finishes alone; every chain still visits its edges in list order.
-    with counted_loop(bld, I64(0), bld.sdiv(common, I64(2)), f"edge{code & 0xff:02x}") as half:
+    with counted_loop(bld, I64(0), bld.sdiv(common, I64(2)), "edge") as half:
         for step in (0, 1):
             k = bld.add(bld.mul(half, I64(2)), I64(step))
             for acc, begin in zip(accs, begins):
@@ -287,7 +310,7 @@ def _emit_neurons(ctx: TileContext, walk: _Walk, accs, code, positions):
             _emit_edge(ctx, walk, acc, bld.add(begin, bld.sub(common, I64(1))))
     if len(accs) > 1:
         for acc, begin, count in zip(accs, begins, counts):
-            with counted_loop(bld, common, count, f"tail{code & 0xff:02x}") as k:
+            with counted_loop(bld, common, count, "tail") as k:
                 _emit_edge(ctx, walk, acc, bld.add(begin, k))
     for acc, j in zip(accs, neurons):
         walk.finish(code, j, bld.load(acc, typ=ctx.vector, name="chain"))
@@ -304,24 +327,35 @@ def _emit_edge(ctx: TileContext, walk: _Walk, acc, e):
 
 def _emit_reverse(ctx: grad.GradContext, codes, shape: Blocking):
     """Dn_i = fma(w_ij, Dz_j, Dn_i) from i's seed over its out-edges in ascending j, then Dz_i
-    and db_i (inputs: Dn_i is dx), by the reverse schedule; dw comes later, per group."""
+    and db_i (inputs: Dn_i is dx), by the reverse schedule; dw comes later, per group.
+
+    A pass over the segment first replaces each z_i by f'(z_i) (emitted once per
+    activation code); the chains then end with Dz_i = Dn_i * f'(z_i).
+    """
     walk = _Walk(ctx.plan_slot(tile.PLAN_REVERSE_ORDER, PTR, "reverse_order"),
                  ctx.plan_slot(tile.PLAN_OUT_PTR, PTR, "out_ptr"),
                  ctx.plan_slot(tile.PLAN_OUT_DST, PTR, "out_dst"), ctx.w_out, ctx.ztile,
                  ctx.seed_or_zero, lambda code, i, dn: _finish_reverse(ctx, code, i, dn))
+
+    def derivative(code, start, stop):
+        def emit(c, i):
+            ctx.store_row(emit_df(ctx.builder, c, ctx.load_row(i, base=ctx.ztile)), i, base=ctx.ztile)
+        _each_neuron(ctx, walk.order, code, start, stop, codes, "df", emit)
+
     _walk_segments(ctx, walk, shape, tile.PLAN_REVERSE_SEGS, tile.PLAN_N_REVERSE_SEGS, "dact",
-                   codes + (INPUT_CODE,))
+                   before=derivative)
 
 
 def _finish_reverse(ctx: grad.GradContext, code, i, dn):
     """An input keeps Dn (its dx) in its z row; another neuron gets Dz_i = Dn_i * f'(z_i) and db_i."""
-    if code == INPUT_CODE:
-        ctx.store_row(dn, i, base=ctx.ztile)
-        return
     bld = ctx.builder
-    dz = bld.fmul(dn, emit_df(bld, code, ctx.load_row(i, "z_i", base=ctx.ztile)), name="dz_i")
-    ctx.store_row(dz, i, base=ctx.ztile)
-    ctx.accumulate_sum(i, dz)
+    with bld.if_else(bld.icmp_signed("==", code, I64(INPUT_CODE))) as (is_input, otherwise):
+        with is_input:
+            ctx.store_row(dn, i, base=ctx.ztile)
+        with otherwise:
+            dz = bld.fmul(dn, ctx.load_row(i, "df_i", base=ctx.ztile), name="dz_i")
+            ctx.store_row(dz, i, base=ctx.ztile)
+            ctx.accumulate_sum(i, dz)
 
 
 def _emit_weight_gradients(ctx: grad.GradContext, block: int, tiles):
@@ -334,13 +368,14 @@ def _emit_weight_gradients(ctx: grad.GradContext, block: int, tiles):
     arrays = _InEdges(ctx)
     accs = [_entry_alloca(bld, ctx.part_vector, f"dw{k}") for k in range(max(block, _DW_EDGES))]
 
-    def emit(_code, start, stop, shared):
+    segs = ctx.plan_slot(tile.PLAN_SEGS, PTR, "segs")
+    n_segs = ctx.plan_slot(tile.PLAN_N_SEGS, I64, "n_segs")
+    with counted_loop(bld, I64(0), n_segs, "dw.seg") as s:
+        start, stop, _, shared = _segment(bld, segs, s)
         rest = _for_each_group(ctx, block, start, stop, shared,
                                lambda positions: _emit_dw_block(ctx, arrays, accs, tiles, positions))
         with counted_loop(bld, rest, stop, "dw_neuron") as p:
             _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(_load_i32(bld, arrays.order, p), I64))
-
-    _for_each_segment(ctx, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "dw", emit)
 
 
 class _InEdges:

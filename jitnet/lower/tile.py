@@ -9,7 +9,8 @@ and the ABI that `runtime.py` calls:
 
     void NAME(T* x, T* w, T* b, T* y, i64 batch, T* tile, ptr plan)
 
-`plan` is an array of 8-byte slots (indices `PLAN_*`) holding the net's index
+`tile` is scratch of 2 x N x LANES elements: n, then z (a tier may keep
+pre-activations there). `plan` is an array of 8-byte slots (indices `PLAN_*`) holding the net's index
 arrays and counts, so that a tier which reads the topology at run time can be
 compiled once for every net with the same activation codes.
 """
@@ -67,7 +68,7 @@ class TileContext:
     b: ir.Value
     tile: ir.Value
     plan: ir.Value
-    ztile: ir.Value = None   # where the backward pass keeps pre-activations; None in forward
+    ztile: ir.Value = None   # where pre-activations z are kept (the section after n)
 
 
     @property
@@ -91,12 +92,6 @@ class TileContext:
 
     def store_row(self, value: ir.Value, j: ir.Value, base: ir.Value = None):
         self.builder.store(value, self.row(j, base), align=self.row_align)
-
-    def store_neuron(self, z: ir.Value, n: ir.Value, j: ir.Value):
-        """Store n_j, and z_j too when the backward pass needs it."""
-        self.store_row(n, j)
-        if self.ztile is not None:
-            self.store_row(z, j, self.ztile)
 
     def splat(self, scalar_value: ir.Value, name: str = "", lanes: int = None) -> ir.Value:
         """The scalar in every lane of a tile vector, or of a `lanes`-wide one
@@ -185,6 +180,7 @@ def forward_function(module: ir.Module, dtype: str, emit_body, lanes: int = None
         arg.add_attribute("noalias")
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
     ctx = TileContext(bld, dtype, lanes, scalar, ir.VectorType(scalar, lanes), w, b, tile, plan)
+    ctx.ztile = ctx.row(ctx.plan_slot(PLAN_N_NEURONS, I64, "n_neurons"))
 
     n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
     with counted_loop(bld, I64(0), n_tiles, "tile") as t:
