@@ -114,3 +114,17 @@ def test_a_dense_mlp_is_all_blocks():
     assert segs[:, 3].all() and len(segs) == 2
     rorder, rsegs = reverse_segments(net)
     assert rsegs[:, 3].tolist() == [0, 1, 1]    # outputs have no out-set
+
+
+@pytest.mark.parametrize("group", [1, 2, 3])
+def test_groups_of_tiles_change_no_bit(monkeypatch, group):
+    """dw taken once per group of tiles (first group from zero, last writes dw) = tile by tile."""
+    from jitnet.lower import grad
+    net = nets.conv2d(5, 5, (2, 7), kernel=3, padding=1)
+    ssa = compile(net, strategy="ssa")
+    monkeypatch.setattr(grad, "tiles_per_group", lambda *_: group)
+    csr = compile(net, strategy="csr")
+    assert csr._plan.grad_tiles == group
+    for batch in (1, 100, 7 * 32):
+        x, w, b, dy = _values(net, batch, "float32", batch, csr.n_outputs)
+        assert _same(csr.backward(x, w, b, dy), ssa.backward(x, w, b, dy))

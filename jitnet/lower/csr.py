@@ -428,8 +428,13 @@ def _fold_products(ctx: grad.GradContext, accs, tiles, shared, others, edges, sh
     bld = ctx.builder
     part = ctx.part_vector
     pointers = [ctx.part_ptr(ctx.dw_part, e) for e in edges]
-    for acc, ptr in zip(accs, pointers):
-        bld.store(bld.load(ptr, align=32, typ=part), acc)
+    with bld.if_else(ctx.first_group) as (first, later):
+        with first:
+            for acc in accs:
+                bld.store(ir.Constant(part, None), acc)
+        with later:
+            for acc, ptr in zip(accs, pointers):
+                bld.store(bld.load(ptr, align=32, typ=part), acc)
     fma = tile.vector_intrinsic(bld.module, "llvm.fma", part, 3)
     with counted_loop(bld, I64(0), tiles, "dw_tile") as t:
         ctx.at_tile(t)
@@ -443,8 +448,13 @@ def _fold_products(ctx: grad.GradContext, accs, tiles, shared, others, edges, sh
                 other = bld.load(bld.gep(row, lanes, inbounds=True, source_etype=ctx.scalar),
                                  align=32, typ=part)
                 bld.store(bld.call(fma, [value, other, bld.load(acc, typ=part)]), acc)
-    for acc, ptr in zip(accs, pointers):
-        bld.store(bld.load(acc, typ=part), ptr, align=32)
+    with bld.if_else(ctx.last_group) as (last, earlier):
+        with last:
+            for acc, e in zip(accs, edges):
+                ctx.store_lane_sum(bld.load(acc, typ=part), ctx.dw, e)
+        with earlier:
+            for acc, ptr in zip(accs, pointers):
+                bld.store(bld.load(acc, typ=part), ptr, align=32)
 
 
 def _entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str, count: int = 1):

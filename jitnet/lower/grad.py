@@ -121,6 +121,14 @@ class GradContext(TileContext):
             acc = bld.fadd(acc, self.chunk(dz_j, k))
         bld.store(acc, ptr, align=32)
 
+    def store_lane_sum(self, vector: ir.Value, out: ir.Value, e: ir.Value):
+        """out[e] = the sum of a partial sum's P lanes, in ascending lane order."""
+        bld = self.builder
+        total = bld.extract_element(vector, I32(0))
+        for k in range(1, self.part_vector.count):
+            total = bld.fadd(total, bld.extract_element(vector, I32(k)))
+        bld.store(total, bld.gep(out, [e], inbounds=True, source_etype=self.scalar), align=self.align)
+
     def seed_or_zero(self, i: ir.Value) -> ir.Value:
         """Dn_i's start: its seed row (dy) when i is read out, else 0."""
         bld = self.builder
@@ -138,7 +146,10 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
 
     Without `emit_weights` the reverse body takes dw itself, tile by tile.
     With it, `emit_weights(ctx, tiles)` takes every dw once per group of
-    `tiles` tiles (`ctx.at_tile(t)` selects one), and the weights are also
+    `tiles` tiles (`ctx.at_tile(t)` selects one): it starts each partial sum
+    from zero in the first group (`ctx.first_group`) and writes `dw` itself
+    in the last (`ctx.last_group`, `ctx.dw`), so a call of one group never
+    touches the partial sums in memory. The weights are also
     copied once per call in out-edge order into `ctx.w_out`, where the
     reverse body finds a neuron's out-weights contiguous.
     """
@@ -164,9 +175,12 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
     db_part = bld.gep(dw_part, [bld.mul(n_weights, part)], inbounds=True, source_etype=scalar)
     w_out = bld.gep(db_part, [bld.mul(n_neurons, part)], inbounds=True, source_etype=scalar)
     ctx.attach(scratch, n_neurons, seeds, dw_part, db_part, w_out)
-    _zero_partials(ctx, bld.add(n_weights, n_neurons))
-    if emit_weights is not None:
+    if emit_weights is None:
+        _zero_partials(ctx, dw_part, bld.add(n_weights, n_neurons))
+    else:
+        _zero_partials(ctx, db_part, n_neurons)
         _weights_by_out_edge(ctx, n_weights)
+        ctx.dw = dw
 
     n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
     n_groups = bld.udiv(bld.add(n_tiles, bld.sub(group, I64(1))), group, name="n_groups")
@@ -186,8 +200,11 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
             n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
             tile.transpose_out(ctx, dx, inputs, n_in, first, count, base=ctx.ztile)
         if emit_weights is not None:
+            ctx.first_group = bld.icmp_signed("==", g, I64(0))
+            ctx.last_group = bld.icmp_signed("==", g, bld.sub(n_groups, I64(1)))
             emit_weights(ctx, tiles)
-    _reduce(ctx, dw_part, dw, n_weights)
+    if emit_weights is None:
+        _reduce(ctx, dw_part, dw, n_weights)
     _reduce(ctx, db_part, db, n_neurons)
     bld.ret_void()
     return fn
@@ -210,12 +227,12 @@ def _weights_by_out_edge(ctx: GradContext, n_weights):
                   align=ctx.align)
 
 
-def _zero_partials(ctx: GradContext, count):
-    """Zero the dw and db partial sums (`count` vectors of P lanes, contiguous)."""
+def _zero_partials(ctx: GradContext, base, count):
+    """Zero `count` partial sums of P lanes from `base`."""
     bld = ctx.builder
     zero = ir.Constant(ctx.part_vector, None)
     with counted_loop(bld, I64(0), count, "zero_part") as k:
-        bld.store(zero, ctx.part_ptr(ctx.dw_part, k), align=32)
+        bld.store(zero, ctx.part_ptr(base, k), align=32)
 
 
 def _clear_padding(ctx: TileContext, n_neurons, count):
@@ -255,10 +272,6 @@ def _load_seeds(ctx: GradContext, dy, first, count, n_seeds):
 def _reduce(ctx: GradContext, partials, out, count):
     """out[e] = the sum of partials[e][0..P) in ascending lane order."""
     bld = ctx.builder
-    part = ctx.part_vector.count
     with counted_loop(bld, I64(0), count, "reduce") as e:
         vector = bld.load(ctx.part_ptr(partials, e), align=32, typ=ctx.part_vector)
-        total = bld.extract_element(vector, I32(0))
-        for k in range(1, part):
-            total = bld.fadd(total, bld.extract_element(vector, I32(k)))
-        bld.store(total, bld.gep(out, [e], inbounds=True, source_etype=ctx.scalar), align=ctx.align)
+        ctx.store_lane_sum(vector, out, e)
