@@ -87,6 +87,7 @@ class CompiledNet:
         self._grad = None
         self._lazy_lock = threading.Lock()
         self._plan = Plan(net, outputs)
+        self._shape = (net.n_neurons, net.n_weights, net.n_inputs, len(self._plan.outputs))
         self._lanes = LANES[dtype]
         self._narrow_lanes = NARROW_LANES[dtype]
         self._forward = _FORWARD_ABI(jitted.address(tile.FORWARD))
@@ -103,10 +104,11 @@ class CompiledNet:
         self._scratch = threading.local()
 
     # -- shape of the net (SPEC §4) --
-    n_neurons = property(lambda self: self.net.n_neurons)
-    n_weights = property(lambda self: self.net.n_weights)
-    n_inputs = property(lambda self: self.net.n_inputs)
-    n_outputs = property(lambda self: len(self._plan.outputs))
+    # NOTE: plain ints read on every call (the Net's own are computed each time).
+    n_neurons = property(lambda self: self._shape[0])
+    n_weights = property(lambda self: self._shape[1])
+    n_inputs = property(lambda self: self._shape[2])
+    n_outputs = property(lambda self: self._shape[3])
     inputs = property(lambda self: self.net.inputs)
     edges = property(lambda self: self.net.edges)
 
