@@ -128,3 +128,19 @@ def test_groups_of_tiles_change_no_bit(monkeypatch, group):
     for batch in (1, 100, 7 * 32):
         x, w, b, dy = _values(net, batch, "float32", batch, csr.n_outputs)
         assert _same(csr.backward(x, w, b, dy), ssa.backward(x, w, b, dy))
+
+
+@settings(max_examples=8, deadline=None)
+@given(net=blocky_nets(), seed=st.integers(0, 1000), dtype=st.sampled_from(["float32", "float64"]))
+def test_blocks_are_bit_identical_to_the_csr_tier_without_them(net, seed, dtype):
+    """The same CSR code with no segment marked shared runs every neuron on the pair path."""
+    import jitnet.plan
+    blocked = compile(net, dtype=dtype, strategy="csr")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jitnet.plan, "shared_groups", lambda ptr, index, neurons: np.full(len(neurons), -1))
+        plain = compile(net, dtype=dtype, strategy="csr")
+    assert not plain._plan.segments[:, 3].any()
+    for batch in (3, 45):
+        x, w, b, dy = _values(net, batch, dtype, seed, blocked.n_outputs)
+        assert blocked.forward(x, w, b).tobytes() == plain.forward(x, w, b).tobytes()
+        assert _same(blocked.backward(x, w, b, dy), plain.backward(x, w, b, dy))
