@@ -450,8 +450,9 @@ def _fold_products(ctx: grad.GradContext, accs, tiles, shared, others, edges, sh
                 bld.store(bld.call(fma, [value, other, bld.load(acc, typ=part)]), acc)
     with bld.if_else(ctx.last_group) as (last, earlier):
         with last:
-            for acc, e in zip(accs, edges):
-                ctx.store_lane_sum(bld.load(acc, typ=part), ctx.dw, e)
+            for k in range(0, len(accs), part.count):
+                ctx.store_lane_sums([bld.load(acc, typ=part) for acc in accs[k:k + part.count]],
+                                    ctx.dw, edges[k:k + part.count])
         with earlier:
             for acc, ptr in zip(accs, pointers):
                 bld.store(bld.load(acc, typ=part), ptr, align=32)

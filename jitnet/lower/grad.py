@@ -121,13 +121,25 @@ class GradContext(TileContext):
             acc = bld.fadd(acc, self.chunk(dz_j, k))
         bld.store(acc, ptr, align=32)
 
-    def store_lane_sum(self, vector: ir.Value, out: ir.Value, e: ir.Value):
-        """out[e] = the sum of a partial sum's P lanes, in ascending lane order."""
+    def store_lane_sums(self, vectors, out: ir.Value, indices):
+        """out[indices[m]] = the sum of the P lanes of partial sum vectors[m] (at most P of them).
+
+        NOTE: the lanes are added pairwise, ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)),
+        and P vectors at once: each step adds the even and odd lanes of two
+        vectors side by side, so P sums cost log2(P) shuffle-and-add steps
+        instead of P-1 dependent adds each. Every tier reduces this way.
+        """
         bld = self.builder
-        total = bld.extract_element(vector, I32(0))
-        for k in range(1, self.part_vector.count):
-            total = bld.fadd(total, bld.extract_element(vector, I32(k)))
-        bld.store(total, bld.gep(out, [e], inbounds=True, source_etype=self.scalar), align=self.align)
+        part = self.part_vector.count
+        level = list(vectors) + [ir.Constant(self.part_vector, None)] * (part - len(vectors))
+        even = ir.Constant(ir.VectorType(I32, part), list(range(0, 2 * part, 2)))
+        odd = ir.Constant(ir.VectorType(I32, part), list(range(1, 2 * part, 2)))
+        while len(level) > 1:
+            level = [bld.fadd(bld.shuffle_vector(a, b, even), bld.shuffle_vector(a, b, odd))
+                     for a, b in zip(level[::2], level[1::2])]
+        for m, index in enumerate(indices):
+            bld.store(bld.extract_element(level[0], I32(m)),
+                      bld.gep(out, [index], inbounds=True, source_etype=self.scalar), align=self.align)
 
     def seed_or_zero(self, i: ir.Value) -> ir.Value:
         """Dn_i's start: its seed row (dy) when i is read out, else 0."""
@@ -270,8 +282,8 @@ def _load_seeds(ctx: GradContext, dy, first, count, n_seeds):
 
 
 def _reduce(ctx: GradContext, partials, out, count):
-    """out[e] = the sum of partials[e][0..P) in ascending lane order."""
+    """out[e] = the sum of partials[e][0..P) (see `store_lane_sums`)."""
     bld = ctx.builder
     with counted_loop(bld, I64(0), count, "reduce") as e:
         vector = bld.load(ctx.part_ptr(partials, e), align=32, typ=ctx.part_vector)
-        ctx.store_lane_sum(vector, out, e)
+        ctx.store_lane_sums([vector], out, [e])
