@@ -32,9 +32,11 @@ _OBJECTS_ABI = ctypes.CFUNCTYPE(None, _O, _O, _O, _O, _N, _P, _P)
 Gradients = namedtuple("Gradients", ["dx", "dw", "db"])
 Gradients.__doc__ = "The VJP of `CompiledNet.forward`: dx per sample; dw, db summed over the batch."
 
-# NOTE: below this many multiply-adds per call a second thread costs more than
-# it saves (PERF-NOTES: the crossover is near 0.5 ms of work).
-_MIN_WORK_PER_THREAD = 4_000_000
+# NOTE: below this many multiply-adds per thread a second thread costs more
+# than it saves. benchmarks/threads.py put the crossover at 0.4-0.5 ms of
+# one-thread work (5-10M multiply-adds); this sits above it, because in a busy
+# process 64-32-10 at batch 4096 (10M) ran 0.6-0.8x on two threads.
+_MIN_WORK_PER_THREAD = 8_000_000
 
 _POOL = None
 _POOL_LOCK = threading.Lock()

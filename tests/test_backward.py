@@ -216,7 +216,7 @@ def test_out_buffers_are_filled_bit_identically_and_returned(dtype, threads):
     """`backward(..., out=)` writes the plain call's bits into the caller's arrays, alone or split."""
     net = Net(300, [(i, j) for j in range(30, 300) for i in range(j - 30, j, 4)], activations="tanh")
     cn = compile(net, dtype=dtype, threads=threads)
-    split = 1200
+    split = 2400
     # NOTE: the largest batch must really be split for threads=2, or chunk 0's
     # direct write and the later chunks' private sums go untested.
     assert len(runtime._split(split, cn._lanes, threads, 3 * (net.n_weights + net.n_neurons))) == threads
