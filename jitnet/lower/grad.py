@@ -102,16 +102,6 @@ class GradContext(TileContext):
         return bld.gep(base, [bld.mul(index, I64(self.part_vector.count))], inbounds=True,
                        source_etype=self.scalar)
 
-    def accumulate_product(self, e: ir.Value, n_i: ir.Value, dz_j: ir.Value):
-        """dw partial[e] += n_i * Dz_j, folded lane chunk by lane chunk with FMAs."""
-        bld = self.builder
-        ptr = self.part_ptr(self.dw_part, e)
-        acc = bld.load(ptr, align=32, typ=self.part_vector)
-        fma = tile.vector_intrinsic(bld.module, "llvm.fma", self.part_vector, 3)
-        for k in range(self.lanes // self.part_vector.count):
-            acc = bld.call(fma, [self.chunk(n_i, k), self.chunk(dz_j, k), acc])
-        bld.store(acc, ptr, align=32)
-
     def accumulate_sum(self, j: ir.Value, dz_j: ir.Value):
         """db partial[j] += Dz_j, folded lane chunk by lane chunk."""
         bld = self.builder
