@@ -2,7 +2,7 @@
 
 A script, not a test: `python benchmarks/forward.py [--batch B] [--threads T]
 [--quick] [--plot OUT.png]` prints one table (the same as `jitnet bench` with
-no NET; `jitnet/bench.py` says what each column means): for every net of the
+no NET; `jitnet/bench/suite.py` says what each column means): for every net of the
 suite and batch, a `fwd` and an `f+b` row with cold compile time, jitnet's
 samples/s, GFLOP/s (2 flops per edge and sample forward, 6 forward +
 backward) and share of this core's measured float32 FMA peak on one thread,

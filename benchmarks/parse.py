@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from jitnet.parse import parse  # noqa: E402
+from jitnet.text.parse import parse  # noqa: E402
 
 N_NEURONS = 25_000
 N_INPUTS = 1_000

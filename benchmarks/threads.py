@@ -21,8 +21,9 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from jitnet import compile, nets, runtime  # noqa: E402
-from jitnet.bench import median_time  # noqa: E402
+from jitnet import compile, nets  # noqa: E402
+from jitnet.bench.suite import median_time  # noqa: E402
+from jitnet.native import runtime  # noqa: E402
 
 NETS = {
     "64-32-10": lambda: nets.dense([64, 32, 10]),

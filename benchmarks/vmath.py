@@ -24,10 +24,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import llvmlite.binding as llvm  # noqa: E402
+from vmath_harness import Kernel, pad, reference, sweep, ulp_error  # noqa: E402
 
 from jitnet.activations import ACTIVATIONS  # noqa: E402
 from jitnet.lower import vmath  # noqa: E402
-from vmath_harness import Kernel, pad, reference, sweep, ulp_error  # noqa: E402
 
 FLOOR = {(4, "df"): 0.125, (6, "df"): 0.125, (5, "df"): 0.125}
 N = 1 << 16

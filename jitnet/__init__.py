@@ -12,13 +12,13 @@
 from . import nets, optim
 from .activations import ACTIVATIONS, activation_code
 from .compiler import compile
-from .equations import equations
 from .errors import NetFormatError
+from .native.runtime import CompiledNet, Gradients
 from .net import Net
-from .parse import parse
-from .runtime import CompiledNet, Gradients
+from .text.equations import equations
+from .text.parse import parse
+from .text.write import write
 from .train import train
-from .write import write
 
 __all__ = ["ACTIVATIONS", "CompiledNet", "Gradients", "Net", "NetFormatError", "activation_code",
            "compile", "equations", "nets", "optim", "parse", "train", "write"]

@@ -102,7 +102,7 @@ def _compile_options(cmd):
 
 
 def _load(args):
-    from .parse import parse
+    from .text.parse import parse
     return parse(args.net, format=args.format, activation=args.activation)
 
 
@@ -112,14 +112,14 @@ def _compiled(args, **options):
 
 
 def _eqs(args) -> int:
-    from .equations import equations
+    from .text.equations import equations
     kind = "bwd" if args.bwd else "matrix" if args.matrix else "fwd"
     sys.stdout.write(equations(_load(args), kind, include_inputs=args.inputs))
     return 0
 
 
 def _convert(args) -> int:
-    from .write import write
+    from .text.write import write
     text = write(_load(args), args.to)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="\n") as f:
@@ -182,8 +182,8 @@ def _train(args) -> int:
     A .nel that carries weights (and biases) is trained on from them, as `run`
     would use them; otherwise training starts from init(seed).
     """
+    from .text.write import write
     from .train import train
-    from .write import write
     cn = _compiled(args)
     x, y = _arrays(args.data, ("x", "y"))
     w, b, history = train(cn, x, y, loss=args.loss, optimizer=_optimizer(args.optimizer, args.lr),
@@ -223,7 +223,7 @@ def _optimizer(name: str, lr: float):
 
 def _bench(args) -> int:
     """SPEC §6: one table of jitnet's throughput and its ratios to the other libraries."""
-    from . import bench
+    from .bench import suite as bench
     for value, what in ((args.batch, "--batch"), (args.threads, "--threads")):
         if value is not None and value < 1:
             raise ValueError(f"{what} {value}: expected a positive integer")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .jit import Jitted, vector_registers
 from .lower.csr import lower_csr, lower_csr_backward
 from .lower.ssa import SSA_MAX_EDGES, lower_ssa, lower_ssa_backward
+from .native.jit import Jitted, vector_registers
+from .native.runtime import CompiledNet
 from .net import Net, as_index_list
-from .runtime import CompiledNet
 
 STRATEGIES = ("auto", "ssa", "csr")
 DTYPES = ("float32", "float64")
@@ -77,8 +77,12 @@ def _recipe(what: str, dtype: str, codes, registers: tuple) -> str:
 def _lowering_digest() -> str:
     """A digest of the lowering's source code: any change to it changes every recipe."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.joinpath("lower").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    package = Path(__file__).parent
+    # NOTE: every file that shapes the IR text: the whole lower/ tree (recursively)
+    # and the activation table it reads.
+    sources = sorted(package.joinpath("lower").rglob("*.py")) + [package / "activations.py"]
+    for path in sources:
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -90,7 +94,7 @@ def _net(source, text, format, activation) -> Net:
         if text is not None or format is not None:
             raise TypeError("compile(net, ...) takes no text= or format=")
         return source
-    from .parse import parse
+    from .text.parse import parse
     return parse(source, text=text, format=format, activation=activation)
 
 

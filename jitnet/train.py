@@ -14,8 +14,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from .native.checks import real_array
 from .optim import Adam
-from .runtime import _real_array
 
 __all__ = ["LOSSES", "train"]
 
@@ -150,7 +150,7 @@ def _start(cn, w, b, seed):
 def _copy(value, default: np.ndarray, name: str) -> np.ndarray:
     if value is None:
         return default
-    a = _real_array(value, name, default.dtype)
+    a = real_array(value, name, default.dtype)
     if a.shape != default.shape:
         raise ValueError(f"{name} has shape {a.shape}; expected {default.shape}")
     return a.copy()
@@ -164,7 +164,7 @@ def _pair(validation):
 
 def _data(cn, X, Y, loss: str, x_name: str, y_name: str) -> _Data:
     """`X` and `Y` checked against the net and each other (SPEC §4's target rules)."""
-    x = _real_array(X, x_name, cn.dtype)
+    x = real_array(X, x_name, cn.dtype)
     if x.ndim != 2 or x.shape[1] != cn.n_inputs or len(x) == 0:
         raise ValueError(f"{x_name} has shape {x.shape}; expected (n_samples, {cn.n_inputs}) "
                          f"with at least one sample")
@@ -173,7 +173,7 @@ def _data(cn, X, Y, loss: str, x_name: str, y_name: str) -> _Data:
     if loss == "xent" and y.dtype.kind in "iu":
         classes = _class_indices(y, n, k, y_name)
         return _Data(x, classes, classes)
-    y = _real_array(y, y_name, cn.dtype)
+    y = real_array(y, y_name, cn.dtype)
     if y.shape != (n, k):
         like = f"({n},) class indices or " if loss == "xent" else ""
         raise ValueError(f"{y_name} has shape {y.shape}; expected {like}({n}, {k}), "

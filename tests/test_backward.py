@@ -4,14 +4,16 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from jitnet import reference, runtime
-from jitnet.compiler import compile
-from jitnet.equations import equations
-from jitnet.net import Net
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import dags
 from test_equations import _namespace, _split
+
+from jitnet import reference
+from jitnet.compiler import compile
+from jitnet.native import runtime
+from jitnet.net import Net
+from jitnet.text.equations import equations
 
 # NOTE: step jumps, so a finite difference across its threshold is meaningless;
 # its zero derivative is still checked against the reference.

@@ -1,4 +1,4 @@
-"""The benchmark suite (`jitnet bench`, jitnet/bench.py) and the other libraries' forms of a net."""
+"""The benchmark suite (`jitnet bench`, jitnet/bench/suite.py) and the other libraries' forms of a net."""
 
 import importlib.util
 import sys
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import jitnet
-from jitnet import bench, nets, reference
-from jitnet.baselines import LevelBaseline, NeatBaseline, TorchBaseline
+from jitnet import nets, reference
+from jitnet.bench import suite as bench
+from jitnet.bench.baselines import LevelBaseline, NeatBaseline, TorchBaseline
 from jitnet.cli import main
 
 COLUMNS = ["net", "edges", "batch", "pass", "compile s", "samples/s", "GFLOP/s", "% peak", "x 2 thr",

@@ -2,14 +2,15 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import blocky_nets, dags
 
 from jitnet import compiler, nets, reference
 from jitnet.compiler import compile
 from jitnet.lower.csr import Blocking, blocking
 from jitnet.lower.tile import INPUT_CODE
-from jitnet.plan import forward_segments, reverse_segments, shared_groups
-from strategies import blocky_nets, dags
+from jitnet.native.plan import forward_segments, reverse_segments, shared_groups
 
 
 def _lists(ptr, index):
@@ -39,8 +40,9 @@ def test_segments_partition_the_schedules(net):
     order, segs = forward_segments(net)
     assert sorted(order.tolist()) == np.flatnonzero(net.fan_in).tolist()
     rorder, rsegs = reverse_segments(net)
+    forward_pair = (order, segs)
     assert sorted(rorder.tolist()) == list(range(net.n_neurons))
-    for order, segs, lists, sign in ((order, segs, ins, 1), (rorder, rsegs, outs, -1)):
+    for order, segs, lists, sign in ((*forward_pair, ins, 1), (rorder, rsegs, outs, -1)):
         assert segs[0, 0] == 0 and segs[-1, 1] == len(order)
         assert (segs[1:, 0] == segs[:-1, 1]).all()
         depth = [net.depth[order[s:e]] for s, e, _, _ in segs]
@@ -134,10 +136,10 @@ def test_groups_of_tiles_change_no_bit(monkeypatch, group):
 @given(net=blocky_nets(), seed=st.integers(0, 1000), dtype=st.sampled_from(["float32", "float64"]))
 def test_blocks_are_bit_identical_to_the_csr_tier_without_them(net, seed, dtype):
     """The same CSR code with no segment marked shared runs every neuron on the pair path."""
-    import jitnet.plan
+    import jitnet.native.plan
     blocked = compile(net, dtype=dtype, strategy="csr")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(jitnet.plan, "shared_groups", lambda ptr, index, neurons: np.full(len(neurons), -1))
+        patch.setattr(jitnet.native.plan, "shared_groups", lambda ptr, index, neurons: np.full(len(neurons), -1))
         plain = compile(net, dtype=dtype, strategy="csr")
     assert not plain._plan.segments[:, 3].any()
     for batch in (3, 45):

@@ -7,8 +7,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from jitnet import jit
 from jitnet.compiler import compile
+from jitnet.native import jit
 from jitnet.net import Net
 
 NET = Net(4, [(0, 2), (1, 2), (2, 3), (0, 3)], activations="tanh")

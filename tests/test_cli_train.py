@@ -9,9 +9,9 @@ from jitnet import nets
 from jitnet.cli import main
 from jitnet.compiler import compile
 from jitnet.optim import SGD, Adam, RMSprop
-from jitnet.parse import parse
+from jitnet.text.parse import parse
+from jitnet.text.write import write
 from jitnet.train import train
-from jitnet.write import write
 
 NET = nets.dense([2, 3, 2], activation="tanh", output_activation="identity")
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import dags
 
 from jitnet import reference
 from jitnet.activations import ACTIVATIONS
-from jitnet.equations import equations
 from jitnet.net import Net
-from strategies import dags
+from jitnet.text.equations import equations
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,7 +50,7 @@ def test_seed_net_prints_ncc_text(kind, include_inputs, fixture):
 @needs_parser
 @pytest.mark.parametrize("fmt", ["nal", "nam"])
 def test_parsed_seed_examples_print_ncc_text(fmt):
-    from jitnet.parse import parse
+    from jitnet.text.parse import parse
     net = parse(ROOT / "examples" / f"seed.{fmt}")
     assert np.array_equal(net.edges, SEED.edges)
     assert equations(net, "fwd") == _fixture("seed.fwd.txt")

@@ -4,14 +4,15 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import dags
 
 import jitnet
 from jitnet import reference
 from jitnet.compiler import compile
 from jitnet.lower.tile import LANES
 from jitnet.net import Net
-from strategies import dags
 
 # NOTE: step is discontinuous: a float32 rounding of z near 0 may flip it, so
 # the float32 comparison leaves it out (float64 and the tier tests keep it).

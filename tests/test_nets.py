@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jitnet.activations import activation_code
 from jitnet.nets import conv2d, dense, random_dag, rnn
@@ -50,7 +51,7 @@ def test_examples_hold_the_notes_matrices(example, fixture):
 
 
 def test_mlp_example_is_written_by_write():
-    from jitnet.write import write
+    from jitnet.text.write import write
     assert (EXAMPLES / "mlp_784_16_10.nal").read_text() == write(dense([784, 16, 10]), "nal")
 
 

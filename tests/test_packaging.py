@@ -29,7 +29,9 @@ def test_wheel_ships_grammars_and_parses_from_elsewhere(tmp_path):
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
                               "--target", str(site), str(wheel)], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr
-    import lark, llvmlite, numpy
+    import lark
+    import llvmlite
+    import numpy
     deps = {str(Path(m.__file__).resolve().parent.parent) for m in (lark, llvmlite, numpy)}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

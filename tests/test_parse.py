@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lark import Lark, logger as lark_logger
+from lark import Lark
+from lark import logger as lark_logger
 
 from jitnet import Net, NetFormatError
-from jitnet.parse import _grammar_text, parse
+from jitnet.text.parse import _grammar_text, parse
 
-jitnet_parse = sys.modules["jitnet.parse"]  # the module (jitnet.parse is the function)
+jitnet_parse = sys.modules["jitnet.text.parse"]  # the module (jitnet.parse is the function)
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -8,10 +8,11 @@ or one past it (SPEC §3.5).
 import re
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jitnet import Net, NetFormatError
-from jitnet.parse import parse
+from jitnet.text.parse import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_NAL = (ROOT / "examples" / "seed.nal").read_text()

@@ -3,12 +3,13 @@ central finite differences and the JVP/VJP identity."""
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from strategies import dags
 
 from jitnet import reference
 from jitnet.net import Net
 from jitnet.nets import random_dag
-from strategies import dags
 
 # Activations with a kink (or jump) at 0: finite differences must not straddle it.
 KINKED = {0x3, 0x7, 0x8, 0xD}

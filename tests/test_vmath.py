@@ -14,10 +14,10 @@ import re
 import numpy as np
 import pytest
 from llvmlite import ir
+from vmath_harness import kernel, pad, reference, sweep, ulp_error
 
 from jitnet.activations import ACTIVATIONS
 from jitnet.lower import vmath
-from vmath_harness import kernel, pad, reference, sweep, ulp_error
 
 CODES = range(16)
 BOUND = 4.0
@@ -49,7 +49,8 @@ def test_accuracy_and_finiteness(code, which, dtype, inputs, request):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_kinks_and_exact_rows(dtype):
     x = np.array([0.0, -0.0, 1.5, -1.5, 3e-3, -7.0, 1e30, -1e30] * 2, dtype)
-    run = lambda code, which: kernel(code, dtype, which, 16)(x)
+    def run(code, which):
+        return kernel(code, dtype, which, 16)(x)
     zero = x == 0
     assert np.all(run(3, "df")[zero] == 0)                       # relu'(0) = 0
     assert np.all(run(7, "df")[zero] == np.asarray(0.01, dtype))  # leaky_relu'(0) = 1/100

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import dags
 
 from jitnet.net import Net
-from jitnet.write import write
-from strategies import dags
+from jitnet.text.write import write
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_PARSER = (ROOT / "jitnet" / "parse.py").exists()
@@ -126,7 +127,7 @@ def test_weights_are_refused_where_they_cannot_go():
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(net=dags(max_neurons=12), fmt=st.sampled_from(["nal", "nel"]))
 def test_round_trip_nal_nel(net, fmt):
-    from jitnet.parse import parse
+    from jitnet.text.parse import parse
     assert parse(text=write(net, fmt), format=fmt) == net
 
 
@@ -134,7 +135,7 @@ def test_round_trip_nal_nel(net, fmt):
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(net=dags(max_neurons=12), code=st.integers(0, 15))
 def test_round_trip_nam(net, code):
-    from jitnet.parse import parse
+    from jitnet.text.parse import parse
     uniform = Net(net.n_neurons, net.edges, activations=code)
     assert parse(text=write(uniform, "nam"), format="nam", activation=code) == uniform
 
@@ -143,7 +144,7 @@ def test_round_trip_nam(net, code):
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(net=dags(max_neurons=10), data=st.data())
 def test_round_trip_nel_weights_and_biases(net, data):
-    from jitnet.parse import parse
+    from jitnet.text.parse import parse
     w = data.draw(st.lists(FINITE | st.sampled_from(SPECIAL), min_size=net.n_weights, max_size=net.n_weights))
     b = np.array(data.draw(st.lists(FINITE | st.sampled_from(SPECIAL),
                                     min_size=net.n_neurons, max_size=net.n_neurons)))
@@ -161,6 +162,6 @@ def test_round_trip_nel_weights_and_biases(net, data):
 @pytest.mark.parametrize("fmt", ["nal", "nam", "nel"])
 def test_round_trip_of_a_big_net(fmt):
     from jitnet.nets import dense
-    from jitnet.parse import parse
+    from jitnet.text.parse import parse
     net = dense([30, 20, 10], activation="gelu", output_activation="gelu")
     assert parse(text=write(net, fmt), format=fmt, activation="gelu") == net

@@ -172,7 +172,7 @@ def remez_rational(g, m, n, lo, hi, n_grid=3000, iters=60, x_grid=None, ref=None
     ref = ref or [int(round((ng - 1) * (1 - np.cos(np.pi * i / (k - 1))) / 2)) for i in range(k)]
     dprev = [mp.mpf(1)] * ng
     best = None
-    for it in range(iters):
+    for _it in range(iters):
         for _inner in range(8):
             a = mp.matrix(k, k)
             rhs = mp.matrix(k, 1)
@@ -225,8 +225,10 @@ def gelu_fit(m, n, amax):
     The quotient N/D is a correction of at most ~0.13 to kappa, so the Horner
     rounding in N and D (which grows with a) reaches G scaled down.
     """
-    g = lambda a: gelu_G(a) * (a + 1) - mp.mpf(KAPPA)
-    w = lambda a: 1 / (gelu_G(a) * (a + 1))
+    def g(a):
+        return gelu_G(a) * (a + 1) - mp.mpf(KAPPA)
+    def w(a):
+        return 1 / (gelu_G(a) * (a + 1))
     num, den, err = remez_rational(g, m, n, mp.mpf(0), mp.mpf(amax), n_grid=1500, w=w)
     return num, den, err
 

@@ -3,7 +3,7 @@
 Shared by tests/test_vmath.py and benchmarks/vmath.py. The kernel is
 `void k(T *in, T *out, i64 n)`: out[i] = f(in[i]) over chunks of `lanes`
 (n a multiple of it), built with llvmlite and compiled at O3 for the host CPU
-through MCJIT. jitnet/jit.py is the project's real JIT; this one exists so
+through MCJIT. jitnet/native/jit.py is the project's real JIT; this one exists so
 vmath can be tested alone.
 
 The references are float64 (the jitnet.activations oracle, for float32

@@ -25,10 +25,10 @@ from typing import Tuple
 import numpy as np
 from llvmlite import ir
 
+from ..compiler import compile
+from ..native.jit import Jitted, host
+from ..net import Net
 from . import baselines
-from .compiler import compile
-from .jit import Jitted, host
-from .net import Net
 
 SUITE_BATCH = 4096
 FLOPS_PER_EDGE = {"fwd": 2, "f+b": 6}
@@ -115,7 +115,7 @@ def suite_nets(quick: bool = False):
     net and the 1e6-edge DAG batch 1024 (their baselines' forward + backward
     take seconds per call at 4096). `quick`: tiny nets of every kind, for tests.
     """
-    from . import nets
+    from .. import nets
     if quick:
         return [SuiteNet("8-4-2", nets.dense([8, 4, 2]), (64,), 1),
                 SuiteNet("random DAG 1e2", nets.random_dag(8, 2, 12, fan_in=(2, 6), n_layers=3, seed=0),

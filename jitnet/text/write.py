@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from .net import Net, float_array, name_width
+from ..net import Net, float_array, name_width
 from .rowtext import PAD, assemble, hex_digits, rows, strip_pad
 
 FORMATS = ("nal", "nam", "nel")

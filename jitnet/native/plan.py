@@ -18,9 +18,9 @@ independent and their order inside it changes no result.
 
 import numpy as np
 
-from .lower import grad, tile
-from .lower.tile import INPUT_CODE
-from .net import ranges
+from ..lower import grad, tile
+from ..lower.tile import INPUT_CODE
+from ..net import ranges
 
 
 class Plan:

@@ -17,7 +17,7 @@ Every line, the last included, ends with "\\n"; a net with nothing to print
 
 import numpy as np
 
-from .net import Net, name_width
+from ..net import Net, name_width
 from .rowtext import assemble, hex_digits, rows, strip_pad
 
 KINDS = ("fwd", "bwd", "matrix")

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .net import Net, ranges
+from ..activations import ACTIVATIONS
+from ..net import Net, ranges
 
 # NOTE: 2^23 float32 entries = 32 MB: the dense masked form of the conv net
 # and of the 1e6-edge DAG (50-300x their edge counts) would take seconds per

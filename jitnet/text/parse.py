@@ -28,10 +28,10 @@ import numpy as np
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .activations import ActivationLike, activation_code
-from .errors import GraphError, Loc, NetFormatError
+from ..activations import ActivationLike, activation_code
+from ..errors import GraphError, Loc, NetFormatError
+from ..net import Net, name_width
 from .fields import BLANKS, LIST_SEPARATORS, first_out_of_range, hex_values, token_fields
-from .net import Net, name_width
 
 __all__ = ["FORMATS", "parse"]
 
@@ -164,7 +164,7 @@ def _count_line_at(text: str) -> Optional[int]:
 def _grammar_text(fmt: str) -> str:
     """A grammar from the wheel (jitnet/grammar), else from a checkout's top-level grammar/."""
     packaged = importlib.resources.files("jitnet") / "grammar"
-    folder = packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "grammar"
+    folder = packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "grammar"
     return (folder / f"{fmt}.lark").read_text(encoding="utf-8")
 
 

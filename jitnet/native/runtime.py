@@ -18,9 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .lower import grad, tile
+from ..losses import loss_and_cotangent
+from ..lower import grad, tile
+from ..lower.tile import LANES, NARROW_LANES, TILE_ALIGN
+from .checks import check_out, real_array
 from .plan import Plan
-from .lower.tile import LANES, NARROW_LANES, TILE_ALIGN
 
 _P, _N = ctypes.c_void_p, ctypes.c_int64
 _FORWARD_ABI = ctypes.CFUNCTYPE(None, _P, _P, _P, _P, _N, _P, _P)
@@ -151,7 +153,7 @@ class CompiledNet:
         if out is None:
             y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
         else:
-            _check_out(out, shape, self.dtype)
+            check_out(out, shape, self.dtype)
             y = out.reshape(len(x), self.n_outputs)
         if len(x):
             self._run(x, w, b, y)
@@ -212,9 +214,9 @@ class CompiledNet:
         except (TypeError, ValueError):
             raise TypeError(f"out must be three arrays (dx, dw, db), got {type(out).__name__}") from None
         shape = (self.n_inputs,) if single else (batch, self.n_inputs)
-        _check_out(dx, shape, self.dtype, "out.dx")
-        _check_out(dw, (self.n_weights,), self.dtype, "out.dw")
-        _check_out(db, (self.n_neurons,), self.dtype, "out.db")
+        check_out(dx, shape, self.dtype, "out.dx")
+        check_out(dw, (self.n_weights,), self.dtype, "out.dw")
+        check_out(db, (self.n_neurons,), self.dtype, "out.db")
         return Gradients(dx, dw, db)
 
     def loss_and_grad(self, x, w=None, b=None, target=None, loss="mse"):
@@ -230,7 +232,7 @@ class CompiledNet:
         y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
         if len(x):
             self._run(x, w, b, y)
-        value, dy = _loss(loss, y, target, single)
+        value, dy = loss_and_cotangent(loss, y, target, single)
         _, dw, db = self._backward(x, w, b, dy.astype(self.dtype), single)
         return value, dw, db
 
@@ -328,10 +330,10 @@ class CompiledNet:
         """`value` as a C-ordered array of the net's dtype (itself when it already is one)."""
         if type(value) is np.ndarray and value.dtype == self.dtype and value.flags.c_contiguous:
             return value
-        return _real_array(value, name, self.dtype)
+        return real_array(value, name, self.dtype)
 
     def _cotangent(self, dy, batch, single):
-        dy = _real_array(dy, "dy", self.dtype)
+        dy = real_array(dy, "dy", self.dtype)
         expected = (self.n_outputs,) if single else (batch, self.n_outputs)
         if dy.shape != expected:
             raise ValueError(f"dy has shape {dy.shape}; expected {expected}, shaped like forward's y")
@@ -366,61 +368,6 @@ def _data_address(a: np.ndarray) -> int:
     return ctypes.c_void_p.from_address(id(a) + offset).value or 0
 
 
-def _check_out(out, shape, dtype, name: str = "out") -> None:
-    """`out=` (`name` in errors) must be a writable C-ordered ndarray of the right dtype and shape."""
-    if not isinstance(out, np.ndarray) or out.dtype != dtype:
-        raise TypeError(f"{name} must be a numpy array of dtype {dtype}, got "
-                        f"{getattr(out, 'dtype', type(out).__name__)}")
-    if out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"{name} has shape {out.shape}; expected a writable C-ordered {shape}")
-
-
-def _real_array(value, name: str, dtype: np.dtype) -> np.ndarray:
-    """`value` as a C-ordered array of `dtype`; a TypeError for anything not real and numeric."""
-    try:
-        a = np.asarray(value)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a real numeric array: {e}") from None
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
-    return np.ascontiguousarray(a, dtype=dtype)
-
-
-def _loss(kind: str, y: np.ndarray, target, single: bool):
-    """(loss summed over the batch, dL/dy) for "mse" or "xent" (SPEC §4), in float64."""
-    y = y.astype(np.float64)
-    if kind == "mse":
-        t = _real_array(target, "target", np.float64)
-        t = _target_shape(t, y, single)
-        diff = y - t
-        return 0.5 * float(np.sum(diff * diff)), diff
-    if kind != "xent":
-        raise ValueError(f"loss={kind!r}; expected 'mse' or 'xent'")
-    raw = np.asarray(target)
-    if raw.dtype.kind in "biu" and raw.dtype.kind != "b":
-        classes = raw.reshape(1) if single and raw.ndim == 0 else raw
-        if classes.shape != (len(y),):
-            expected = "a 0-d class index" if single else f"({len(y)},) class indices"
-            raise ValueError(f"target has shape {raw.shape}; expected {expected} or one-hot {y.shape}")
-        if len(classes) and (classes.min() < 0 or classes.max() >= y.shape[1]):
-            raise ValueError(f"target class out of range 0..{y.shape[1] - 1}")
-        t = np.zeros_like(y)
-        t[np.arange(len(y)), classes] = 1.0
-    else:
-        t = _target_shape(_real_array(raw, "target", np.float64), y, single)
-    # NOTE: log-sum-exp after subtracting the row maximum: no overflow even
-    # for logits of +-1e4, and softmax = exp(y - lse) never divides by 0.
-    top = y.max(axis=1, keepdims=True) if y.shape[1] else np.zeros((len(y), 1))
-    lse = top + np.log(np.sum(np.exp(y - top), axis=1, keepdims=True))
-    value = float(np.sum(t * (lse - y)))
-    return value, np.exp(y - lse) * t.sum(axis=1, keepdims=True) - t
-
-
-def _target_shape(t, y, single):
-    expected = y.shape[1:] if single else y.shape
-    if t.shape != expected:
-        raise ValueError(f"target has shape {t.shape}; expected {expected}, shaped like y")
-    return t.reshape(y.shape)
 
 
 def _split(batch: int, lanes: int, threads: int, work_per_sample: int):

@@ -1,0 +1,1 @@
+"""The benchmark suite (`jitnet bench`): jitnet against numpy, scipy, torch and neat-python."""
