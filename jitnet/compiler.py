@@ -41,7 +41,7 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
     dtype = _choice(np.dtype(dtype).name if _is_dtype(dtype) else str(dtype), DTYPES, "dtype")
     strategy = _choice(strategy, STRATEGIES, "strategy")
     chosen = _auto_strategy(net) if strategy == "auto" else strategy
-    picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")
+    picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs", allow_empty=False)
     codes = sorted({int(c) for c in net.activations[net.fan_in > 0]})
     registers = vector_registers()
     if chosen == "ssa":

@@ -65,6 +65,8 @@ class Net:
         weights: one float per edge, in the order of `edges` (stored in
             canonical order), or None.
         biases: one float per neuron, or None.
+        outputs: the readout neurons in order (repeats allowed), or None for
+            SPEC §1's (the non-inputs without out-edges, ascending).
 
     Raises:
         ValueError: for a bad index, a repeated edge, a cycle (named), a
@@ -72,9 +74,10 @@ class Net:
     """
 
     __slots__ = ("n_neurons", "edges", "activations", "weights", "biases", "in_ptr", "out_ptr",
-                 "out_dst", "out_edge", "inputs", "outputs", "depth", "level_order", "_schedule")
+                 "out_dst", "out_edge", "inputs", "outputs", "default_outputs", "depth", "level_order",
+                 "_schedule")
 
-    def __init__(self, n_neurons: int, edges, activations=None, weights=None, biases=None):
+    def __init__(self, n_neurons: int, edges, activations=None, weights=None, biases=None, outputs=None):
         n = _count(n_neurons)
         src, dst = _edge_arrays(edges, n)
         order = _pair_order(dst, src, n)
@@ -107,7 +110,10 @@ class Net:
         put(self, "out_dst", _read_only(out_dst))
         put(self, "out_edge", _read_only(out_edge))
         put(self, "inputs", _read_only(np.flatnonzero(is_input).astype(_INDEX)))
-        put(self, "outputs", _read_only(np.flatnonzero(~is_input & ~has_out).astype(_INDEX)))
+        default_outputs = _read_only(np.flatnonzero(~is_input & ~has_out).astype(_INDEX))
+        put(self, "default_outputs", default_outputs)
+        put(self, "outputs", default_outputs if outputs is None else
+            _read_only(as_index_list(outputs, n, "outputs", allow_empty=False)))
         put(self, "depth", _read_only(depth))
         put(self, "level_order", _read_only(np.lexsort((np.arange(n), depth)).astype(_INDEX)))
         put(self, "_schedule", None)
@@ -116,8 +122,23 @@ class Net:
         raise AttributeError("a Net is immutable")
 
     @property
-    def n_weights(self) -> int:
+    def n_edges(self) -> int:
         return len(self.edges)
+
+    @property
+    def n_weights(self) -> int:
+        """The length of the `w` this net takes: one per edge (untied)."""
+        return len(self.edges)
+
+    @property
+    def n_biases(self) -> int:
+        """The length of the `b` this net takes: one per neuron (untied)."""
+        return self.n_neurons
+
+    @property
+    def explicit_outputs(self) -> bool:
+        """True when the readout list differs from SPEC §1's (a NEL then writes an `out` line)."""
+        return not np.array_equal(self.outputs, self.default_outputs)
 
     @property
     def n_inputs(self) -> int:
@@ -153,7 +174,7 @@ class Net:
 
     def with_weights(self, weights, biases=None) -> "Net":
         """The same net carrying `weights` (canonical order) and `biases`."""
-        return Net(self.n_neurons, self.edges, self.activations, weights, biases)
+        return Net(self.n_neurons, self.edges, self.activations, weights, biases, outputs=self.outputs)
 
     def __eq__(self, other):
         if not isinstance(other, Net):
@@ -161,6 +182,7 @@ class Net:
         return (self.n_neurons == other.n_neurons
                 and np.array_equal(self.edges, other.edges)
                 and np.array_equal(self.activations, other.activations)
+                and np.array_equal(self.outputs, other.outputs)
                 and _same_floats(self.weights, other.weights)
                 and _same_floats(self.biases, other.biases))
 
@@ -321,9 +343,11 @@ def _smallest_ready_order(net: Net) -> np.ndarray:
     return order
 
 
-def as_index_list(values: Sequence[int], n: int, what: str) -> np.ndarray:
+def as_index_list(values: Sequence[int], n: int, what: str, allow_empty: bool = True) -> np.ndarray:
     """Neuron indices given by a user (e.g. `outputs=`), checked against 0..n-1."""
     a = np.asarray(values)
+    if not allow_empty and a.size == 0:
+        raise ValueError(f"{what} is empty; expected at least one neuron index")
     if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
         raise ValueError(f"{what} must be a 1-D list of neuron indices, got {values!r}")
     a = a.astype(_INDEX)
