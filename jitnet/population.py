@@ -105,3 +105,18 @@ def _side_by_side(nets: Sequence[Net]) -> Net:
     return Net(int(sizes.sum()), edges, np.concatenate([net.activations for net in nets]),
                weights=np.concatenate([net.weights for net in nets]), biases=np.concatenate(biases),
                outputs=outputs)
+
+
+def evaluate_neat(genomes: Sequence[Any], config: Any, x: Any, dtype: str = "float64",
+                  threads: int | None = None) -> np.ndarray:
+    """neat-python genomes on samples `x` in one call: `(P, batch, n_outputs)` (SPEC §8).
+
+    `genomes` as neat passes them to a fitness function, `[(key, genome), ...]`
+    (bare genomes are accepted too). Each genome is converted with
+    `jitnet.from_neat`; the population is compiled without an LLVM compile
+    once its activation codes have been compiled before.
+    """
+    from .importers.neat import from_neat
+
+    members = [from_neat(g[1] if isinstance(g, tuple) else g, config) for g in genomes]
+    return compile_population(members, dtype=dtype, threads=threads).forward(x)
