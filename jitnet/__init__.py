@@ -22,5 +22,6 @@ from .text.write import write
 from .train import train
 
 __all__ = ["ACTIVATIONS", "CompiledNet", "Gradients", "Net", "NetFormatError", "activation_code",
-           "compile", "equations", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train", "write"]
+           "compile", "equations", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train",
+           "write"]
 __version__ = "0.1.0"

@@ -83,8 +83,9 @@ ACTS = {
     "GeluErf": [helper.make_node("Div", ["h", "SQRT2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
                 helper.make_node("Add", ["e", "ONE"], ["p"]), helper.make_node("Mul", ["h", "p"], ["q"]),
                 helper.make_node("Mul", ["q", "HALF"], ["a"])],
-    "GeluErfHalfFirst": [helper.make_node("Mul", ["h", "INV_SQRT2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
-                         helper.make_node("Add", ["ONE", "e"], ["p"]), helper.make_node("Mul", ["h", "HALF"], ["q"]),
+    "GeluErfHalfFirst": [helper.make_node("Mul", ["h", "INV_SQRT2"], ["d"]),
+                         helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["ONE", "e"], ["p"]),
+                         helper.make_node("Mul", ["h", "HALF"], ["q"]),
                          helper.make_node("Mul", ["q", "p"], ["a"])],
 }
 GELU_CONSTANTS = {"SQRT2": np.array(np.sqrt(2.0)), "INV_SQRT2": np.array(1 / np.sqrt(2.0)),
@@ -137,7 +138,8 @@ def test_flatten_reshape_transpose_constant(dtype):
              helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([-1, 6]))),
              helper.make_node("Reshape", ["f", "shape"], ["r"]),
              helper.make_node("Transpose", ["WT"], ["W"], perm=[1, 0]),
-             helper.make_node("Constant", [], ["B"], value=numpy_helper.from_array(rng.normal(size=2).astype(dtype))),
+             helper.make_node("Constant", [], ["B"],
+                              value=numpy_helper.from_array(rng.normal(size=2).astype(dtype))),
              helper.make_node("MatMul", ["r", "W"], ["m"]), helper.make_node("Add", ["B", "m"], ["y"])]
     m = model(nodes, {"WT": rng.normal(size=(2, 6))}, 6, 2, dtype, in_shape=["batch", 2, 3])
     check(m, rng.normal(size=(10, 2, 3)), dtype)
@@ -218,16 +220,31 @@ def torch_models():
         "smooth": nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.SiLU(), nn.Dropout(0.1), nn.Linear(8, 5),
                                 nn.GELU(), nn.Linear(5, 4), nn.Softplus(), nn.Linear(4, 3), nn.Sigmoid()),
         "leaky": nn.Sequential(nn.Linear(6, 7), nn.LeakyReLU(0.01), nn.Linear(7, 4), nn.ELU(), nn.Linear(4, 2)),
+        "new-codes": nn.Sequential(nn.Linear(6, 7), nn.SELU(), nn.Linear(7, 4), nn.Hardtanh(), nn.Linear(4, 2)),
     }
 
 
-@pytest.mark.parametrize("dynamo", [False, True])
+EXPORTS = [(dynamo, opset) for dynamo in (False, True) for opset in (17, 20)]
+
+
+@pytest.mark.parametrize("dynamo, opset", EXPORTS)
 @pytest.mark.parametrize("name", ["relu-mlp", "smooth", "leaky"])
-def test_torch_onnx_export(name, dynamo):
+def test_torch_onnx_export(name, dynamo, opset):
+    """opset 17 writes GELU in its Erf form; dynamo writes Softplus with torch's threshold test."""
+    export_and_check(name, dynamo, opset)
+
+
+@needs_new_codes
+@pytest.mark.parametrize("dynamo, opset", EXPORTS)
+def test_torch_onnx_export_new_codes(dynamo, opset):
+    export_and_check("new-codes", dynamo, opset)
+
+
+def export_and_check(name, dynamo, opset):
     torch = pytest.importorskip("torch")
     module = torch_models()[name].eval()
     buffer = io.BytesIO()
-    kwargs = {"dynamo": dynamo}
+    kwargs = {"dynamo": dynamo, "opset_version": opset}
     if dynamo:
         kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
     else:

@@ -20,13 +20,14 @@ drift apart:
 from typing import Optional, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..activations import activation
 from ..net import Net
 
 
-def build_net(n_inputs: int, codes: Sequence[int], biases: Sequence[float], src, dst, weights,
-              outputs: Sequence[int], output_affine: Optional[Sequence[Optional[tuple]]] = None,
+def build_net(n_inputs: int, codes: ArrayLike, biases: ArrayLike, src: ArrayLike, dst: ArrayLike,
+              weights: ArrayLike, outputs: ArrayLike, output_affine: Optional[Sequence[Optional[tuple]]] = None,
               source: str = "model") -> Net:
     """Fold constants and build the imported `Net`.
 
@@ -44,18 +45,17 @@ def build_net(n_inputs: int, codes: Sequence[int], biases: Sequence[float], src,
         ValueError: a constant output in a model without inputs (it has no
             input 0 to hang its edge on).
     """
-    codes = np.asarray(codes, dtype=np.int64).copy()
-    biases = np.asarray(biases, dtype=np.float64).copy()
-    src = np.asarray(src, dtype=np.int64)
-    dst = np.asarray(dst, dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.float64)
-    outputs = [int(k) for k in outputs]
+    draft = (np.asarray(codes, dtype=np.int64).copy(), np.asarray(biases, dtype=np.float64).copy(),
+             np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64),
+             np.asarray(weights, dtype=np.float64), [int(k) for k in np.asarray(outputs).ravel()])
+    if output_affine is not None:
+        draft = _extra_output_neurons(*draft, output_affine)
+    return _folded_net(n_inputs, *draft, source)
+
+
+def _folded_net(n_inputs, codes, biases, src, dst, weights, outputs, source):
     assert codes.shape == biases.shape and src.shape == dst.shape == weights.shape
     assert np.all(src < dst) and np.all(dst >= n_inputs)
-
-    if output_affine is not None:
-        codes, biases, src, dst, weights, outputs = _extra_output_neurons(
-            codes, biases, src, dst, weights, outputs, output_affine)
     keep = weights != 0.0
     src, dst, weights = src[keep], dst[keep], weights[keep]
 

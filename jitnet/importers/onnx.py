@@ -139,8 +139,8 @@ def from_onnx(model: Any, threshold: float = 0.0) -> Net:
 def _input_width(value_info) -> int:
     dims = value_info.type.tensor_type.shape.dim
     shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    features = shape[1:] if len(shape) >= 2 else shape
-    if not features or any(d is None for d in features):
+    features = [d for d in (shape[1:] if len(shape) >= 2 else shape) if d is not None]
+    if not features or len(features) != max(len(shape) - 1, 1):
         raise ValueError(f"ONNX input {value_info.name!r} has shape {shape}; expected (batch, n) or (n,) "
                          f"with n known")
     return math.prod(features)   # NOTE: a (batch, C, H, W) input is read flattened, as Flatten would.
