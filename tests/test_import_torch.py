@@ -75,6 +75,20 @@ def test_random_models(seed):
     check(model, rng.normal(0, 1.5, (20, widths[0])))
 
 
+def test_a_single_linear_module():
+    torch.manual_seed(5)
+    check(nn.Linear(4, 3), np.random.default_rng(5).normal(size=(6, 4)))
+
+
+def test_importing_jitnet_loads_no_optional_library():
+    import subprocess
+    import sys
+
+    code = "import sys, jitnet; print(sorted({'torch', 'onnx', 'neat', 'onnxruntime'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_nested_sequential_flatten_identity_dropout_and_paths():
     model = nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(6, 4), nn.Dropout(0.5), nn.Tanh()),
                           nn.Identity(), nn.Sequential(nn.Sequential(nn.Linear(4, 2))))

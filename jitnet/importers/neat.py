@@ -64,7 +64,8 @@ def from_neat(genome: Any, config: Any) -> Net:
                    if hasattr(neat.activations, attr)}
     inexact = {getattr(neat.activations, attr): name for attr, name in _INEXACT.items()
                if hasattr(neat.activations, attr)}
-    aggregations = {getattr(neat.aggregations, attr): attr.split("_")[0] for attr in _AGGREGATIONS}
+    aggregations = {getattr(neat.aggregations, attr): attr.split("_")[0] for attr in _AGGREGATIONS
+                    if hasattr(neat.aggregations, attr)}
 
     phenotype = neat.nn.FeedForwardNetwork.create(genome, config)
     input_keys = list(config.genome_config.input_keys)
