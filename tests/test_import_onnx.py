@@ -256,3 +256,20 @@ def export_and_check(name, dynamo, opset):
         direct = jitnet.from_torch(module)
     assert net.n_neurons == direct.n_neurons and np.array_equal(net.edges, direct.edges)
     assert np.array_equal(net.activations, direct.activations)
+
+
+def test_graph_with_two_inputs_or_unknown_width_is_rejected():
+    two = helper.make_model(helper.make_graph(
+        [helper.make_node("Add", ["x", "z"], ["y"])], "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 2]) for n in ("x", "z")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])]))
+    with pytest.raises(ValueError, match="2 inputs and 1 outputs; expected one of each"):
+        from_onnx(two)
+    unknown = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "n"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "n"])]))
+    with pytest.raises(ValueError, match="expected \\(batch, n\\) or \\(n,\\) with n known"):
+        from_onnx(unknown)
+    with pytest.raises(ValueError, match="threshold"):
+        from_onnx(two, threshold=float("nan"))
