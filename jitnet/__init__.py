@@ -13,6 +13,7 @@ from . import nets, optim
 from .activations import ACTIVATIONS, activation_code
 from .compiler import compile
 from .errors import NetFormatError
+from .importers import from_neat, from_onnx, from_torch
 from .native.runtime import CompiledNet, Gradients
 from .net import Net
 from .text.equations import equations
@@ -21,5 +22,6 @@ from .text.write import write
 from .train import train
 
 __all__ = ["ACTIVATIONS", "CompiledNet", "Gradients", "Net", "NetFormatError", "activation_code",
-           "compile", "equations", "nets", "optim", "parse", "train", "write"]
+           "compile", "equations", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train",
+           "write"]
 __version__ = "0.1.0"
