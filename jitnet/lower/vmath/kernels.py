@@ -210,11 +210,11 @@ def sincos(o, x, cosine):
 def cube(o: Ops, x: ir.Value) -> ir.Value:
     # NOTE: x^3 = (h + l) x with h = x*x and l = fma(x, x, -h) its exact error: fma(h, x, l x)
     # is one rounding of h x plus the tiny l x. Beyond cube_max x^3 overflows, but l x might too
-    # (with l's sign) or h be inf (and l -inf): there l is 0 and the result h x is +-inf.
+    # (with l's sign) or h be inf (and l -inf, or l x = 0 inf = nan at x = inf): there the result
+    # is h x, +-inf.
     h = o.mul(x, x)
     big = o.cmp(">", o.fabs(x), o.c(o.p.cube_max))
-    l = o.sel(big, o.c(0.0), o.fma(x, x, o.neg(h)))
-    return o.fma(h, x, o.mul(l, x))
+    return o.sel(big, o.mul(h, x), o.fma(h, x, o.mul(o.fma(x, x, o.neg(h)), x)))
 
 
 def dcube(o: Ops, x: ir.Value) -> ir.Value:
