@@ -1,4 +1,4 @@
-"""Derive the polynomial and rational coefficients of jitnet/lower/vmath.py (mpmath Remez).
+"""Derive the polynomial and rational coefficients of jitnet/lower/vmath/coefficients.py (mpmath Remez).
 
 Not a test: run `python tests/vmath_fit.py` to print every table that
 vmath.py embeds as hex floats, with the worst relative error of each fit

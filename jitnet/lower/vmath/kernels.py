@@ -8,7 +8,7 @@ accurate (the bounds are in tests/test_vmath.py).
 from llvmlite import ir
 
 from ...activations import SELU_LAMBDA, SELU_LAMBDA_ALPHA
-from .coefficients import KAPPA, P64, PIO2, TANH_SPLIT, TWO_OVER_PI
+from .coefficients import GELU_SMALL, KAPPA, P64, PIO2, TANH_SPLIT, TRIG_MAX, TWO_OVER_PI
 from .ops import Ops
 
 
