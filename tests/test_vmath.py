@@ -96,7 +96,7 @@ def test_bit_identical_across_widths(lanes, dtype):
     rng = np.random.default_rng(7)
     x = np.concatenate([rng.normal(0, 4, 448), 10.0 ** rng.uniform(-8, 12, 64) * rng.choice([-1, 1], 64)])
     x = x.astype(dtype)
-    for code in (1, 2, 5, 9, 11, 12):
+    for code in (1, 2, 5, 9, 11, 12, 0x12, 0x13, 0x14):
         for which in ("f", "df"):
             ref = kernel(code, dtype, which, 16)(x)
             assert np.array_equal(kernel(code, dtype, which, lanes)(x), ref), (vmath.NAMES[code], which)
