@@ -20,6 +20,8 @@ from .ops import Ops
 
 _F32, _F64 = ir.FloatType(), ir.DoubleType()
 
+# An emitter works at the call site, with Ops in z's own type; a kernel (kernels.py) works inside
+# its helper function, with Ops in the working precision (double for a wide float32 row).
 Emitter = Callable[[Ops, ir.Value], ir.Value]
 Kernel = Callable[[Ops, ir.Value], ir.Value]
 
