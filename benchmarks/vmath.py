@@ -47,7 +47,7 @@ def throughput(dtype, lanes, rounds=3):
     """{(code, which): (vmath Gelem/s, numpy Gelem/s)}; `rounds` interleaved passes, best of each."""
     x = np.random.default_rng(0).normal(0.0, 3.0, N).astype(dtype)
     out = np.empty_like(x)
-    kernels = {(c, w): Kernel(c, dtype, w, lanes) for c in range(16) for w in ("f", "df")}
+    kernels = {(c, w): Kernel(c, dtype, w, lanes) for c in range(len(ACTIVATIONS)) for w in ("f", "df")}
     best = dict.fromkeys(kernels, 0.0)
     for _ in range(rounds):  # NOTE: interleaved passes ride out a noisy neighbour on a shared host
         for key, k in kernels.items():
@@ -64,7 +64,7 @@ def throughput(dtype, lanes, rounds=3):
 def worst_ulps(dtype):
     x = pad(sweep(dtype), 16)
     out = {}
-    for code in range(16):
+    for code in range(len(ACTIVATIONS)):
         for which in ("f", "df"):
             y = Kernel(code, dtype, which, 16)(x)
             err = ulp_error(y, reference(code, which, x), dtype, FLOOR.get((code, which), 0.0))
@@ -84,7 +84,7 @@ def main(argv=None):
     print("\nthroughput, Gelem/s (jitnet vmath | numpy float64 oracle)")
     head = "".join(f" | {dt} L={tp[dt][0]:<3d} f   df  " for dt in tp)
     print(f"{'activation':12s}{head}")
-    for code in range(16):
+    for code in range(len(ACTIVATIONS)):
         cells = ""
         for dt in tp:
             r = tp[dt][1]
@@ -97,7 +97,7 @@ def main(argv=None):
     sizes = ", ".join(f"{dt}: {n} inputs" for dt, (n, _) in wu.items())
     print(f"\nworst ulp vs the exact value ({sizes})")
     print(f"{'activation':12s} | f32 f  | f32 df | f64 f  | f64 df")
-    for code in range(16):
+    for code in range(len(ACTIVATIONS)):
         cells = " | ".join(f"{wu[dt][1][code, w]:6.3f}" for dt in wu for w in ("f", "df"))
         print(f"{vmath.NAMES[code]:12s} | {cells}")
     return 0

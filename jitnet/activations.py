@@ -1,8 +1,9 @@
-"""Activation codes 00-0f (SPEC §2): code or name -> `Activation` with numpy `f` and `df`.
+"""Activation codes 00-14 (SPEC §2): code or name -> `Activation` with numpy `f` and `df`.
 
-The numpy functions are the float64 oracle the tests and the reference
-evaluator use; the compiled versions live in `jitnet/lower/vmath.py` and are
-checked against these. Each `df` is the derivative with respect to the
+This is the one table of the activations' codes and names. The numpy
+functions are the float64 oracle the tests and the reference evaluator use;
+the compiled versions are `jitnet/lower/vmath`'s table of IR emitters, keyed
+by the same codes and checked against these. Each `df` is the derivative with respect to the
 pre-activation `z`, with PyTorch's values at kinks (SPEC §2).
 """
 
@@ -15,6 +16,11 @@ import numpy as np
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
+# NOTE: SPEC §2's selu constants (PyTorch's and neat-python's), rounded to double; lambda alpha is
+# the double nearest the exact product (1.75809934084737685994...), not the product of the roundings.
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_LAMBDA_ALPHA = 1.7580993408473768599402175208123
 
 
 def _sigmoid(x):
@@ -70,6 +76,14 @@ def _dgauss(x):
     return -x * np.exp(-0.5 * x * x)
 
 
+def _selu(x):
+    return np.where(x > 0, SELU_LAMBDA * x, SELU_LAMBDA_ALPHA * np.expm1(np.minimum(x, 0.0)))
+
+
+def _dselu(x):
+    return np.where(x > 0, SELU_LAMBDA, SELU_LAMBDA_ALPHA * np.exp(np.minimum(x, 0.0)))
+
+
 @dataclass(frozen=True)
 class Activation:
     """One row of the activation table."""
@@ -115,6 +129,18 @@ ACTIVATIONS = (
     Activation(0xE, "cos", np.cos, lambda x: -np.sin(x)),
     # f(x) = x^2                        f'(x) = 2x
     Activation(0xF, "square", np.square, lambda x: 2.0 * x),
+    # f(x) = max(-1, min(1, x))         f'(x) = 1 on (-1, 1), else 0 (NOTE: 0 at +-1)
+    Activation(0x10, "clamped", lambda x: np.clip(x, -1.0, 1.0),
+               lambda x: ((x > -1.0) & (x < 1.0)).astype(np.float64)),
+    # f(x) = max(0, 1 - |x|)            f'(x) = -sign x on (-1, 1), else 0 (NOTE: 0 at 0 and +-1)
+    Activation(0x11, "hat", lambda x: np.maximum(1.0 - np.abs(x), 0.0),
+               lambda x: np.where(np.abs(x) < 1.0, -np.sign(x), 0.0)),
+    # f(x) = x^3                        f'(x) = 3x^2
+    Activation(0x12, "cube", lambda x: x * x * x, lambda x: 3.0 * (x * x)),
+    # f(x) = e^x                        f'(x) = e^x
+    Activation(0x13, "exp", np.exp, np.exp),
+    # f(x) = l x if x > 0 else l a (e^x - 1)    f'(x) = l if x > 0 else l a e^x (NOTE: l a at 0)
+    Activation(0x14, "selu", _selu, _dselu),
 )
 
 _BY_NAME = {a.name: a.code for a in ACTIVATIONS}
@@ -123,7 +149,7 @@ ActivationLike = Union[int, str, np.integer]
 
 
 def activation_code(value: ActivationLike) -> int:
-    """Return the code 0-15 of an activation given as an int, a hex code ("03") or a name ("relu").
+    """Return the code (0-20) of an activation given as an int, a hex code ("03", "14") or a name ("relu").
 
     Raises:
         ValueError: for anything that names no activation.
@@ -133,7 +159,7 @@ def activation_code(value: ActivationLike) -> int:
     if isinstance(value, (int, np.integer)):
         if 0 <= int(value) < len(ACTIVATIONS):
             return int(value)
-        raise ValueError(f"unknown activation code {int(value)}: expected 0-15")
+        raise ValueError(f"unknown activation code {int(value)}: expected 0-{len(ACTIVATIONS) - 1}")
     if isinstance(value, str):
         text = value.strip().lower()
         if text in _BY_NAME:
@@ -141,7 +167,8 @@ def activation_code(value: ActivationLike) -> int:
         if text and all(c in "0123456789abcdef" for c in text) and int(text, 16) < len(ACTIVATIONS):
             return int(text, 16)
     names = ", ".join(a.name for a in ACTIVATIONS)
-    raise ValueError(f"unknown activation {value!r}: expected a hex code 00-0f or one of {names}")
+    raise ValueError(f"unknown activation {value!r}: expected a hex code 00-{len(ACTIVATIONS) - 1:02x} "
+                     f"or one of {names}")
 
 
 def activation(value: ActivationLike) -> Activation:

@@ -3,15 +3,16 @@
 import numpy as np
 from hypothesis import strategies as st
 
+from jitnet.activations import ACTIVATIONS
 from jitnet.net import Net
 
 
 @st.composite
-def dags(draw, max_neurons=24, codes=tuple(range(16)), max_fan_in=8):
+def dags(draw, max_neurons=24, codes=tuple(a.code for a in ACTIVATIONS), max_fan_in=8):
     """A random net: 1-4 inputs first, every later neuron reads 1..max_fan_in earlier ones.
 
     NOTE: each net uses 1-3 of `codes` (a compiled module grows with the
-    number of distinct codes); `test_every_code_in_one_net` covers all 16 at once.
+    number of distinct codes); `test_every_code_in_one_net` covers them all at once.
     """
     n_inputs = draw(st.integers(1, 4))
     n = draw(st.integers(n_inputs + 1, max(n_inputs + 1, max_neurons)))

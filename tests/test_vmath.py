@@ -19,7 +19,7 @@ from vmath_harness import kernel, pad, reference, sweep, ulp_error
 from jitnet.activations import ACTIVATIONS
 from jitnet.lower import vmath
 
-CODES = range(16)
+CODES = range(len(ACTIVATIONS))
 BOUND = 4.0
 # NOTE: silu'/swish' and gelu' have zeros (x = -1.2785, -0.7518) where any rounding of
 # e^x or of G is large relative to the tiny result: there the bound is in ulps of 1/8
@@ -60,6 +60,8 @@ def test_kinks_and_exact_rows(dtype):
     with np.errstate(over="ignore"):
         assert np.array_equal(run(15, "f"), x * x) and np.array_equal(run(15, "df"), x + x)
     assert np.array_equal(run(8, "f"), (x > 0).astype(dtype))
+    assert np.array_equal(run(0x10, "f"), np.clip(x, -1, 1))                  # clamped
+    assert np.array_equal(run(0x11, "f"), np.maximum(1 - np.abs(x), 0))       # hat
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -94,7 +96,7 @@ def test_bit_identical_across_widths(lanes, dtype):
     rng = np.random.default_rng(7)
     x = np.concatenate([rng.normal(0, 4, 448), 10.0 ** rng.uniform(-8, 12, 64) * rng.choice([-1, 1], 64)])
     x = x.astype(dtype)
-    for code in (1, 2, 5, 9, 11, 12):
+    for code in (1, 2, 5, 9, 11, 12, 0x12, 0x13, 0x14):
         for which in ("f", "df"):
             ref = kernel(code, dtype, which, 16)(x)
             assert np.array_equal(kernel(code, dtype, which, lanes)(x), ref), (vmath.NAMES[code], which)
@@ -146,4 +148,4 @@ def test_helpers_are_created_once_per_module_and_type_checked():
     with pytest.raises(TypeError):
         vmath.emit_f(b, 1, ir.Constant(ir.IntType(32), 1))
     with pytest.raises(ValueError):
-        vmath.emit_f(b, 16, z)
+        vmath.emit_f(b, len(ACTIVATIONS), z)

@@ -1,7 +1,7 @@
-"""Derive the polynomial and rational coefficients of jitnet/lower/vmath.py (mpmath Remez).
+"""Derive the polynomial and rational coefficients of jitnet/lower/vmath/coefficients.py (mpmath Remez).
 
 Not a test: run `python tests/vmath_fit.py` to print every table that
-vmath.py embeds as hex floats, with the worst relative error of each fit
+jitnet/lower/vmath/coefficients.py embeds as hex floats, with the worst relative error of each fit
 after rounding its coefficients to the working precision. The method is the
 Remez exchange on a dense grid (discrete minimax), weighted for relative
 error; rational fits linearise the denominator around the previous iterate.
@@ -251,7 +251,7 @@ def dgelu_small_fit(n, dtype="float64"):
 FITS.update({"gelu_small": gelu_small_fit, "dgelu_small": dgelu_small_fit})
 
 
-# (table, dtype the coefficients are rounded to, size) for every table of vmath.py; "wide" is
+# (table, dtype the coefficients are rounded to, size) for every table of coefficients.py; "wide" is
 # the double-arithmetic profile float32 gelu/sin/cos use, fitted to ~1e-10.
 TABLES = (
     ("expm1", "float32", 5), ("expm1", "float64", 10), ("expm1 wide", "float64", 6),

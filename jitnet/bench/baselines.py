@@ -21,7 +21,7 @@ meaningful; tests/test_bench.py checks that they agree with jitnet.
   at a time in pure Python; forward only, and only for activations it can
   compute exactly as SPEC §2 (NEAT_CODES).
 
-Every baseline handles all 16 activation codes but neat. numpy and scipy
+Every baseline handles every activation code (jitnet.activations' table) but neat. numpy and scipy
 values are neuron-major (n_neurons, batch) in level order, so each level's
 outputs are one contiguous block of rows.
 """
@@ -39,11 +39,13 @@ from ..net import Net, ranges
 # call and gigabytes; real dense nets (1024x4: 3.1M) stay under it.
 DENSE_MAX_ENTRIES = 1 << 23
 NEAT_MAX_EDGES = 25_000
-# The codes whose neat-python function (or math's) is exactly SPEC §2's f:
-# neat's own sigmoid, tanh, sin and gauss scale their argument, so they are not used.
+# The codes whose neat-python function (or math's) is exactly SPEC §2's f: neat's own sigmoid,
+# tanh, sin, gauss and exp scale or clamp their argument, and its selu forms e^x - 1 (which
+# cancels near 0), so they are not used.
 NEAT_CODES = {0x0: ("identity_activation", None), 0x2: (None, math.tanh),
               0x3: ("relu_activation", None), 0xB: (None, math.sin), 0xD: ("abs_activation", None),
-              0xE: (None, math.cos), 0xF: ("square_activation", None)}
+              0xE: (None, math.cos), 0xF: ("square_activation", None), 0x10: ("clamped_activation", None),
+              0x11: ("hat_activation", None), 0x12: ("cube_activation", None), 0x13: (None, math.exp)}
 SDDMM_BLOCK = 1 << 21  # elements of the temporaries of scipy's dw: 8 MB in float32
 # NOTE: BLAS does ~30G multiply-adds/s on one core here, a gathered dot product
 # per edge ~0.3G: a dense product over a level wins from ~1/100 dense on.
@@ -291,13 +293,22 @@ def _torch_activation(torch, codes):
 
 
 def _TORCH_F(torch):
-    """SPEC §2's 16 activations in torch; their autograd derivatives are SPEC's df."""
+    """Code -> f in torch for every row of the activation table; autograd's derivatives are SPEC
+    §2's df, kinks included (hardtanh' and relu' are 0 at their kinks, as clamped' and hat' must be).
+
+    Keyed by the table's names, so a row added to jitnet.activations without a torch form fails
+    here (KeyError naming it) instead of being skipped.
+    """
     F = torch.nn.functional
-    return {0x0: lambda z: z, 0x1: torch.sigmoid, 0x2: torch.tanh, 0x3: torch.relu,
-            0x4: F.silu, 0x5: F.gelu, 0x6: F.silu, 0x7: lambda z: F.leaky_relu(z, 0.01),
-            0x8: lambda z: (z > 0).to(z.dtype), 0x9: F.softplus, 0xA: F.elu, 0xB: torch.sin,
-            0xC: lambda z: torch.exp(-0.5 * z * z), 0xD: torch.abs, 0xE: torch.cos,
-            0xF: lambda z: z * z}
+    by_name = {
+        "identity": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+        "silu": F.silu, "gelu": F.gelu, "swish": F.silu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+        "step": lambda z: (z > 0).to(z.dtype), "softplus": F.softplus, "elu": F.elu, "sin": torch.sin,
+        "gauss": lambda z: torch.exp(-0.5 * z * z), "abs": torch.abs, "cos": torch.cos,
+        "square": lambda z: z * z, "clamped": F.hardtanh, "hat": lambda z: torch.relu(1 - z.abs()),
+        "cube": lambda z: z * z * z, "exp": torch.exp, "selu": F.selu,
+    }
+    return {a.code: by_name[a.name] for a in ACTIVATIONS}
 
 
 class NeatBaseline:

@@ -28,7 +28,7 @@ import numpy as np
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from ..activations import ActivationLike, activation_code
+from ..activations import ACTIVATIONS, ActivationLike, activation_code
 from ..errors import GraphError, Loc, NetFormatError
 from ..net import Net, name_width
 from .fields import BLANKS, LIST_SEPARATORS, first_out_of_range, hex_values, token_fields
@@ -302,7 +302,7 @@ def _code(src: _Source, token: Token) -> int:
         return activation_code(str(token))
     except ValueError:
         pass
-    _fail(src, token.start_pos, "an activation code 00-0f or name")
+    _fail(src, token.start_pos, f"an activation code 00-{len(ACTIVATIONS) - 1:02x} or name")
 
 
 # --- NAL (SPEC §3.1) -------------------------------------------------------------------
