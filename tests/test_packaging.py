@@ -21,7 +21,10 @@ def test_wheel_ships_grammars_and_parses_from_elsewhere(tmp_path):
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("jitnet-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"jitnet/grammar/nal.lark", "jitnet/grammar/nam.lark", "jitnet/grammar/nel.lark"} <= set(names)
+    grammars = {f"jitnet/grammar/{path.name}" for path in (ROOT / "grammar").glob("*.lark")}
+    assert grammars and grammars <= set(names)
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "jitnet").rglob("*.py")}
+    assert modules <= set(names), f"modules missing from the wheel: {sorted(modules - set(names))}"
 
     # NOTE: install into a bare folder and run with -S (no site module), so an
     # editable install of this checkout cannot shadow the wheel.
