@@ -12,12 +12,6 @@ from jitnet.importers import from_neat
 
 neat = pytest.importorskip("neat")
 
-try:
-    activation_code("selu")
-    NEW_CODES = True
-except ValueError:
-    NEW_CODES = False
-needs_new_codes = pytest.mark.skipif(not NEW_CODES, reason="codes 10-14 not merged yet")
 
 OLD_FUNCTIONS = "sigmoid tanh sin gauss softplus relu elu identity abs square"
 NEW_FUNCTIONS = "clamped hat cube exp selu"
@@ -166,7 +160,6 @@ def test_random_mutated_genomes_match_neat(tmp_path):
     assert checked > 60 * 16 // 2
 
 
-@needs_new_codes
 def test_random_genomes_with_codes_10_14_match_neat(tmp_path):
     config = make_config(tmp_path, functions=OLD_FUNCTIONS + " " + NEW_FUNCTIONS)
     for genome in random_genomes(config, 60, seed=2):
@@ -181,7 +174,6 @@ def test_each_activation_alone(tmp_path, function):
         check_genome(genome, config, samples(3, genome.key))
 
 
-@needs_new_codes
 @pytest.mark.parametrize("function", NEW_FUNCTIONS.split())
 def test_each_new_activation_alone(tmp_path, function):
     config = make_config(tmp_path, functions=function, default=function)

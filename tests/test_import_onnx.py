@@ -13,13 +13,6 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-try:
-    activation_code("selu")
-    NEW_CODES = True
-except ValueError:
-    NEW_CODES = False
-needs_new_codes = pytest.mark.skipif(not NEW_CODES, reason="codes 10-14 not merged yet")
-
 DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
 TOLERANCE = {"float32": 1e-5, "float64": 1e-9}
 
@@ -109,7 +102,6 @@ def test_gelu_op(dtype):
     assert from_onnx(two_layer(act("Gelu"), dtype, opset=20)).activations[5] == activation_code("gelu")
 
 
-@needs_new_codes
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(NEW_ACTS))
 def test_each_new_op(name, dtype):
@@ -234,7 +226,6 @@ def test_torch_onnx_export(name, dynamo, opset):
     export_and_check(name, dynamo, opset)
 
 
-@needs_new_codes
 @pytest.mark.parametrize("dynamo, opset", EXPORTS)
 def test_torch_onnx_export_new_codes(dynamo, opset):
     export_and_check("new-codes", dynamo, opset)

@@ -4,18 +4,11 @@ import numpy as np
 import pytest
 
 import jitnet
-from jitnet.activations import activation_code
 from jitnet.importers import from_torch
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-try:
-    activation_code("selu")
-    NEW_CODES = True
-except ValueError:
-    NEW_CODES = False
-needs_new_codes = pytest.mark.skipif(not NEW_CODES, reason="codes 10-14 not merged yet")
 
 ACTIVATIONS = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "SiLU": nn.SiLU,
                "GELU": lambda: nn.GELU(approximate="none"), "LeakyReLU": lambda: nn.LeakyReLU(0.01),
@@ -59,7 +52,6 @@ def test_each_activation(name):
     assert net.n_neurons == 15 and net.n_outputs == 3
 
 
-@needs_new_codes
 @pytest.mark.parametrize("name", list(NEW_ACTIVATIONS))
 def test_each_new_activation(name):
     model = nn.Sequential(nn.Linear(5, 7), NEW_ACTIVATIONS[name](), nn.Linear(7, 3), NEW_ACTIVATIONS[name]())
