@@ -1,0 +1,263 @@
+"""The FANN reader (SPEC §8, §3.5): a FANN 2.x `.net` file's parse tree -> a `Net` with weights.
+
+FANN computes, layer by layer, `v_k = A_k(s_k * sum_i w_ik v_i)` with a
+steepness `s_k` and one of its activation functions `A_k`; bias neurons (and
+any non-input neuron without connections) are the constant 1. jitnet's
+neuron is `f(b + sum w x)` with one of its codes, so each supported FANN
+function is written `A(v) = a * f(p * v + q) + c` (`_FUNCTIONS`): the
+pre-scale `p` and steepness fold into the neuron's weights and bias, the
+pre-shift `q` into its bias, and the output scale `a` and shift `c` into the
+next neurons' weights and biases (or, for an output, an extra identity
+neuron `a * n + c`). Constants (bias neurons, and neurons fed by constants
+only) fold into the biases they feed; a constant output keeps one
+zero-weight edge from input 0, so it stays a computed neuron.
+
+Neurons are numbered as SPEC §8 says: the inputs, then FANN's computed
+neurons in file order (less the folded constants), then the extra identity
+neurons in output order. Only `network_type`, `layer_sizes`, `neurons` and
+`connections` matter; the grammar reads every other key line and this
+module ignores it.
+"""
+
+import math
+import re
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+from lark import Token, Tree
+
+from ..activations import ACTIVATIONS, activation_code
+from ..net import Net
+from .located import EOL, Source, build, fail, quote, word_at
+
+_VERSIONS = ("FANN_FLO_2.0", "FANN_FLO_2.1")
+_LAYERED, _SHORTCUT = 0, 1
+# FANN clamps s * sum to +-_CLAMP / s before every activation (fann_run).
+_CLAMP = 150.0
+
+
+class _Function(NamedTuple):
+    """FANN's A(v) = out_scale * f(pre_scale * v + pre_shift) + out_shift, f a jitnet activation."""
+
+    name: str
+    pre_scale: float
+    pre_shift: float
+    out_scale: float
+    out_shift: float
+
+
+# FANN 2.2's activation functions by number (fann_activationfunc_enum), as jitnet codes.
+# NOTE: THRESHOLD is 1 when v >= 0 (FANN's `v < 0 ? 0 : 1`), so it is
+# 1 - step(-v), exact at v = 0; LINEAR_PIECE clamps v to [0, 1]: (clamped(2v - 1) + 1) / 2.
+_FUNCTIONS: Dict[int, _Function] = {
+    0: _Function("identity", 1.0, 0.0, 1.0, 0.0),           # LINEAR: v
+    1: _Function("step", -1.0, 0.0, -1.0, 1.0),             # THRESHOLD: 1 - step(-v)
+    2: _Function("step", -1.0, 0.0, -2.0, 1.0),             # THRESHOLD_SYMMETRIC: 1 - 2 step(-v)
+    3: _Function("sigmoid", 2.0, 0.0, 1.0, 0.0),            # SIGMOID: 1 / (1 + e^-2v)
+    5: _Function("tanh", 1.0, 0.0, 1.0, 0.0),               # SIGMOID_SYMMETRIC: tanh v
+    7: _Function("gauss", math.sqrt(2.0), 0.0, 1.0, 0.0),   # GAUSSIAN: e^(-v^2)
+    8: _Function("gauss", math.sqrt(2.0), 0.0, 2.0, -1.0),  # GAUSSIAN_SYMMETRIC: 2 e^(-v^2) - 1
+    12: _Function("clamped", 2.0, -1.0, 0.5, 0.5),          # LINEAR_PIECE: v clamped to [0, 1]
+    13: _Function("clamped", 1.0, 0.0, 1.0, 0.0),           # LINEAR_PIECE_SYMMETRIC: v clamped to [-1, 1]
+    14: _Function("sin", 1.0, 0.0, 1.0, 0.0),               # SIN_SYMMETRIC: sin v
+    15: _Function("cos", 1.0, 0.0, 1.0, 0.0),               # COS_SYMMETRIC: cos v
+    16: _Function("sin", 1.0, 0.0, 0.5, 0.5),               # SIN: sin(v) / 2 + 1/2
+    17: _Function("cos", 1.0, 0.0, 0.5, 0.5),               # COS: cos(v) / 2 + 1/2
+}
+_SUPPORTED = "a FANN activation function 0-17 other than 4, 6, 9 (stepwise) and 10, 11 (Elliot)"
+
+_NEURON = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)")
+_CONNECTION = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)")
+
+
+class _Unit(NamedTuple):
+    """What a FANN neuron became: jitnet neuron `index` with FANN value `scale * n + shift`,
+    or (index None) the constant `shift`."""
+
+    index: Optional[int]
+    scale: float
+    shift: float
+
+
+def read(src: Source, tree: Tree, default: int) -> Net:
+    """A FANN `.net` file: the net FANN's `fann_run` computes, with weights, biases and outputs.
+
+    `default` (parse's `activation=`) is unused: FANN names every neuron's function.
+    """
+    version = tree.children[0]
+    if str(version) not in _VERSIONS:
+        fail(src, version.start_pos, "'FANN_FLO_2.0' or 'FANN_FLO_2.1' (a floating-point FANN file)")
+    parts = {child.data: child for child in tree.children[1:] if isinstance(child, Tree)}
+    shortcut = _network_type(src, parts["network_type"].children[0])
+    layers = _layer_sizes(src, parts["layer_sizes"].children, shortcut)
+    starts = np.cumsum([0] + layers)
+    neurons = _neurons(src, parts["neurons"].children[0], int(starts[-1]))
+    n_inputs = layers[0] - 1
+    for k in range(layers[0]):
+        if neurons[k][0] != 0:
+            fail(src, neurons[k][3], "0 connections for a neuron of the input layer", quote(str(neurons[k][0])))
+    sources, weights, at = _connections(src, parts["connections"].children[0], neurons)
+    outputs = list(range(int(starts[-2]), int(starts[-1]) - (0 if shortcut else 1)))
+    return _fold(src, layers, starts, neurons, sources, weights, at, n_inputs, outputs)
+
+
+def _network_type(src: Source, token: Token) -> bool:
+    """True for a shortcut net (1), False for a layered one (0)."""
+    if int(token) not in (_LAYERED, _SHORTCUT):
+        fail(src, token.start_pos, "a network type 0 (layered) or 1 (shortcut)")
+    return int(token) == _SHORTCUT
+
+
+def _layer_sizes(src: Source, tokens: list, shortcut: bool) -> List[int]:
+    """The neurons of each layer, bias neurons included, each layer big enough to hold one."""
+    sizes = [int(token) for token in tokens]
+    for k, (size, token) in enumerate(zip(sizes, tokens)):
+        least = 1 if shortcut and k > 0 else 2
+        if size < least:
+            what = "a neuron" if least == 1 else "a neuron and the bias neuron"
+            fail(src, token.start_pos, f"a layer size of at least {least} ({what})")
+    return sizes
+
+
+def _neurons(src: Source, token: Token, total: int) -> List[Tuple[int, int, float, int, int]]:
+    """Each neuron's (connections, function, steepness, offset of the count, offset of the function)."""
+    neurons = []
+    for match in _NEURON.finditer(token):
+        at = token.start_pos + match.start()
+        if len(neurons) == total:
+            fail(src, at, f"{EOL} after {total} neurons (the sum of layer_sizes)")
+        function_at = token.start_pos + match.start(2)
+        function = int(match.group(2))
+        if function not in _FUNCTIONS:
+            fail(src, function_at, _SUPPORTED)
+        steepness = _float(src, match.group(3), token.start_pos + match.start(3), "steepness")
+        neurons.append((int(match.group(1)), function, steepness, token.start_pos + match.start(1), function_at))
+    if len(neurons) < total:
+        fail(src, token.end_pos, f"{total} neurons (the sum of layer_sizes)", EOL)
+    return neurons
+
+
+def _connections(src: Source, token: Token, neurons: list) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every connection's source neuron, weight and offset, neuron after neuron, as many as they say."""
+    matches = list(_CONNECTION.finditer(token))
+    total = sum(neuron[0] for neuron in neurons)
+    if len(matches) > total:
+        fail(src, token.start_pos + matches[total].start(),
+             f"{EOL} after {total} connections (the neurons' num_inputs)")
+    if len(matches) < total:
+        fail(src, token.end_pos, f"{total} connections (the neurons' num_inputs)", EOL)
+    at = np.array([token.start_pos + m.start(1) for m in matches], dtype=np.int64)
+    sources = np.array([int(m.group(1)) for m in matches], dtype=np.int64)
+    weights = np.array([_float(src, m.group(2), token.start_pos + m.start(2), "weight") for m in matches])
+    return sources, weights, at
+
+
+def _float(src: Source, text: str, pos: int, what: str) -> float:
+    """A finite decimal float, as FANN's printf writes it."""
+    try:
+        value = float(text)
+    except ValueError:
+        fail(src, pos, f"a decimal float {what}")
+    if not math.isfinite(value):
+        fail(src, pos, f"a finite {what}")
+    return value
+
+
+def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sources: np.ndarray,
+          weights: np.ndarray, at: np.ndarray, n_inputs: int, outputs: List[int]) -> Net:
+    """FANN's neurons in order -> jitnet's edges, weights, biases, codes and outputs (module docstring)."""
+    units: List[_Unit] = [_Unit(k, 1.0, 0.0) for k in range(n_inputs)] + [_Unit(None, 1.0, 1.0)]
+    edges: List[Tuple[int, int]] = []
+    edge_weights: List[float] = []
+    edge_at: List[int] = []
+    biases: List[float] = [0.0] * n_inputs
+    codes: List[int] = [0] * n_inputs
+    is_output = set(outputs)
+    first_con = 0
+    for layer in range(1, len(layers)):
+        for k in range(int(starts[layer]), int(starts[layer + 1])):
+            count, function, steepness, _, function_at = neurons[k]
+            cons = slice(first_con, first_con + count)
+            first_con += count
+            if count == 0:  # a bias neuron, or any neuron fed by nothing: FANN's constant 1
+                units.append(_constant_output(k, 1.0, codes, biases, edges, edge_weights, edge_at)
+                             if k in is_output else _Unit(None, 1.0, 1.0))
+                continue
+            bad = np.flatnonzero(sources[cons] >= starts[layer])
+            if bad.size:
+                fail(src, int(at[cons][bad[0]]), f"a neuron of an earlier layer (0..{int(starts[layer]) - 1})")
+            fn = _FUNCTIONS[function]
+            code = _code(src, fn.name, function_at)
+            total = 0.0  # FANN's sum over the constants, and the shifts of the non-constants
+            fed = []
+            for i, w, pos in zip(sources[cons].tolist(), weights[cons].tolist(), at[cons].tolist()):
+                unit = units[i]
+                total += w * unit.shift
+                if unit.index is not None:
+                    fed.append((unit.index, w * unit.scale, pos))
+            scale = fn.pre_scale * steepness
+            if not fed and k not in is_output:
+                units.append(_Unit(None, 1.0, _fann_value(fn, code, steepness, total)))
+                continue
+            j = len(codes)
+            codes.append(code)
+            biases.append(scale * total + fn.pre_shift)
+            for i, w, pos in fed:
+                edges.append((i, j))
+                edge_weights.append(scale * w)
+                edge_at.append(pos)
+            if not fed:
+                _zero_edge(j, edges, edge_weights, edge_at)
+            units.append(_Unit(j, fn.out_scale, fn.out_shift))
+    readout = []
+    for k in outputs:
+        unit = units[k]
+        assert unit.index is not None  # outputs are never folded
+        if (unit.scale, unit.shift) == (1.0, 0.0):
+            readout.append(unit.index)
+            continue
+        j = len(codes)
+        codes.append(0)
+        biases.append(unit.shift)
+        edges.append((unit.index, j))
+        edge_weights.append(unit.scale)
+        edge_at.append(-1)
+        readout.append(j)
+    return build(src, lambda e: (edge_at[e], word_at(src.text, edge_at[e])),
+                 len(codes), np.array(edges, dtype=np.int64).reshape(-1, 2), codes, edge_weights, biases,
+                 outputs=readout)
+
+
+def _constant_output(k: int, value: float, codes: list, biases: list, edges: list, edge_weights: list,
+                     edge_at: list) -> _Unit:
+    """An output FANN holds at a constant: an identity neuron of that bias, fed by input 0 with weight 0."""
+    j = len(codes)
+    codes.append(0)
+    biases.append(value)
+    _zero_edge(j, edges, edge_weights, edge_at)
+    return _Unit(j, 1.0, 0.0)
+
+
+def _zero_edge(j: int, edges: list, edge_weights: list, edge_at: list) -> None:
+    edges.append((0, j))
+    edge_weights.append(0.0)
+    edge_at.append(-1)
+
+
+def _code(src: Source, name: str, pos: int) -> int:
+    """The jitnet code of a FANN function; an error at the neuron if this build lacks it."""
+    try:
+        return activation_code(name)
+    except ValueError:
+        pass
+    fail(src, pos, f"{_SUPPORTED} (this build has no {name!r} activation)")
+
+
+def _fann_value(fn: _Function, code: int, steepness: float, total: float) -> float:
+    """What FANN computes for a neuron fed by constants only: its clamp, then A (SPEC §8)."""
+    with np.errstate(divide="ignore"):
+        limit = np.float64(_CLAMP) / np.float64(steepness)
+    v = steepness * total
+    v = float(limit) if v > limit else -float(limit) if v < -limit else v
+    z = np.array([fn.pre_scale * v + fn.pre_shift])
+    return float(fn.out_scale * ACTIVATIONS[code].f(z)[0] + fn.out_shift)
