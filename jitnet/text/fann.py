@@ -21,7 +21,7 @@ module ignores it.
 
 import math
 import re
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 from lark import Token, Tree
@@ -66,8 +66,10 @@ _FUNCTIONS: Dict[int, _Function] = {
 }
 _SUPPORTED = "a FANN activation function 0-17 other than 4, 6, 9 (stepwise) and 10, 11 (Elliot)"
 
-_NEURON = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)")
-_CONNECTION = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)")
+# One group of the neurons and of the connections line, and the blanks after it.
+_NEURON = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)[ \t]*")
+_CONNECTION = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)[ \t]*")
+_GROUP_TEXT = re.compile(r"[^)]*\)?")
 
 
 class _Unit(NamedTuple):
@@ -122,10 +124,10 @@ def _layer_sizes(src: Source, tokens: list, shortcut: bool) -> List[int]:
 def _neurons(src: Source, token: Token, total: int) -> List[Tuple[int, int, float, int, int]]:
     """Each neuron's (connections, function, steepness, offset of the count, offset of the function)."""
     neurons = []
-    for match in _NEURON.finditer(token):
+    for match in _groups(src, token, _NEURON, "a neuron '(num_inputs, function, steepness)'"):
         at = token.start_pos + match.start()
         if len(neurons) == total:
-            fail(src, at, f"{EOL} after {total} neurons (the sum of layer_sizes)")
+            fail(src, at, f"{EOL} after {total} neurons (the sum of layer_sizes)", _group_at(match))
         function_at = token.start_pos + match.start(2)
         function = int(match.group(2))
         if function not in _FUNCTIONS:
@@ -139,11 +141,11 @@ def _neurons(src: Source, token: Token, total: int) -> List[Tuple[int, int, floa
 
 def _connections(src: Source, token: Token, neurons: list) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every connection's source neuron, weight and offset, neuron after neuron, as many as they say."""
-    matches = list(_CONNECTION.finditer(token))
+    matches = list(_groups(src, token, _CONNECTION, "a connection '(connected_to_neuron, weight)'"))
     total = sum(neuron[0] for neuron in neurons)
     if len(matches) > total:
         fail(src, token.start_pos + matches[total].start(),
-             f"{EOL} after {total} connections (the neurons' num_inputs)")
+             f"{EOL} after {total} connections (the neurons' num_inputs)", _group_at(matches[total]))
     if len(matches) < total:
         fail(src, token.end_pos, f"{total} connections (the neurons' num_inputs)", EOL)
     at = np.array([token.start_pos + m.start(1) for m in matches], dtype=np.int64)
@@ -152,14 +154,34 @@ def _connections(src: Source, token: Token, neurons: list) -> Tuple[np.ndarray, 
     return sources, weights, at
 
 
+def _groups(src: Source, token: Token, pattern: "re.Pattern[str]", what: str) -> Iterator["re.Match[str]"]:
+    """The groups `(...)` of a neurons or connections line, one after the other; the first
+    text that is not one is an error at its column."""
+    pos = 0
+    while pos < len(token):
+        match = pattern.match(token, pos)
+        if match is None:
+            found = _GROUP_TEXT.match(token, pos)
+            assert found is not None  # the pattern matches any text
+            fail(src, token.start_pos + pos, what, quote(found.group(0).rstrip()))
+        yield match
+        pos = match.end()
+
+
+def _group_at(match: "re.Match[str]") -> str:
+    return quote(match.group(0).rstrip())
+
+
 def _float(src: Source, text: str, pos: int, what: str) -> float:
     """A finite decimal float, as FANN's printf writes it."""
     try:
-        value = float(text)
+        value: Optional[float] = float(text)
     except ValueError:
-        fail(src, pos, f"a decimal float {what}")
+        value = None  # raised outside the except block, so the message has no context
+    if value is None:
+        fail(src, pos, f"a decimal float {what}", quote(text))
     if not math.isfinite(value):
-        fail(src, pos, f"a finite {what}")
+        fail(src, pos, f"a finite {what}", quote(text))
     return value
 
 
@@ -183,9 +205,7 @@ def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sou
                 units.append(_constant_output(k, 1.0, codes, biases, edges, edge_weights, edge_at)
                              if k in is_output else _Unit(None, 1.0, 1.0))
                 continue
-            bad = np.flatnonzero(sources[cons] >= starts[layer])
-            if bad.size:
-                fail(src, int(at[cons][bad[0]]), f"a neuron of an earlier layer (0..{int(starts[layer]) - 1})")
+            _check_sources(src, k, sources[cons], at[cons], int(starts[layer]))
             fn = _FUNCTIONS[function]
             code = _code(src, fn.name, function_at)
             total = 0.0  # FANN's sum over the constants, and the shifts of the non-constants
@@ -242,6 +262,18 @@ def _zero_edge(j: int, edges: list, edge_weights: list, edge_at: list) -> None:
     edges.append((0, j))
     edge_weights.append(0.0)
     edge_at.append(-1)
+
+
+def _check_sources(src: Source, k: int, sources: np.ndarray, at: np.ndarray, layer_start: int) -> None:
+    """Neuron k's connections come from earlier layers, at most one from each neuron."""
+    bad = np.flatnonzero(sources >= layer_start)
+    if bad.size:
+        fail(src, int(at[bad[0]]), f"a neuron of an earlier layer (0..{layer_start - 1})")
+    seen = set()
+    for i, pos in zip(sources.tolist(), at.tolist()):
+        if i in seen:
+            fail(src, pos, f"one connection of neuron {k} from each neuron (it has one from {i})")
+        seen.add(i)
 
 
 def _code(src: Source, name: str, pos: int) -> int:
