@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .activations import activation_code
+from .activations import ACTIVATIONS, activation_code
 from .errors import GraphError
 
 _INDEX = np.int64
@@ -293,8 +293,9 @@ def _activation_codes(activations, n, is_input) -> np.ndarray:
     if len(values) != n:
         raise ValueError(f"activations has {len(values)} entries; expected one per neuron ({n})")
     if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.integer):
-        if values.size and (values.min() < 0 or values.max() > 15):
-            j = int(np.flatnonzero((values < 0) | (values > 15))[0])
+        top = len(ACTIVATIONS) - 1
+        if values.size and (values.min() < 0 or values.max() > top):
+            j = int(np.flatnonzero((values < 0) | (values > top))[0])
             raise GraphError(f"unknown activation code {int(values[j])} for {neuron_name(j, n)}",
                              neuron=j)
         codes = values.astype(np.uint8)

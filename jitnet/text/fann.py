@@ -30,7 +30,6 @@ from ..activations import ACTIVATIONS, activation_code
 from ..net import Net
 from .located import EOL, Source, build, fail, quote, word_at
 
-_VERSIONS = ("FANN_FLO_2.0", "FANN_FLO_2.1")
 _LAYERED, _SHORTCUT = 0, 1
 # FANN clamps s * sum to +-_CLAMP / s before every activation (fann_run).
 _CLAMP = 150.0
@@ -86,9 +85,7 @@ def read(src: Source, tree: Tree, default: int) -> Net:
 
     `default` (parse's `activation=`) is unused: FANN names every neuron's function.
     """
-    version = tree.children[0]
-    if str(version) not in _VERSIONS:
-        fail(src, version.start_pos, "'FANN_FLO_2.0' or 'FANN_FLO_2.1' (a floating-point FANN file)")
+    # NOTE: the grammar admits the headers FANN_FLO_2.0 and FANN_FLO_2.1 only.
     parts = {child.data: child for child in tree.children[1:] if isinstance(child, Tree)}
     shortcut = _network_type(src, parts["network_type"].children[0])
     layers = _layer_sizes(src, parts["layer_sizes"].children, shortcut)

@@ -50,7 +50,7 @@ TERMINALS = {
     "J_LABELS": "a 'j:' label line",
     "DASHES": "a line of '-'",
     "HEX_ROW": "a labelled row like 'n00|0110'",
-    "VERSION": "a FANN header like 'FANN_FLO_2.1'",
+    "VERSION": "'FANN_FLO_2.0' or 'FANN_FLO_2.1' (a floating-point FANN file)",
     "VALUE": "a value",
     "UINT": "a decimal count",
     "NEURONS": "neurons like '(2, 5, 0.5)'",
