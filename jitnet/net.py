@@ -187,7 +187,9 @@ class Net:
                 and _same_floats(self.biases, other.biases))
 
     def __hash__(self):
-        return hash((self.n_neurons, self.edges.tobytes(), self.activations.tobytes()))
+        # NOTE: weights and biases are left out (== compares them bitwise, so equal nets
+        # still hash equal); a net's structure and readout tell most nets apart.
+        return hash((self.n_neurons, self.edges.tobytes(), self.activations.tobytes(), self.outputs.tobytes()))
 
     def __repr__(self):
         return (f"Net(n_neurons={self.n_neurons}, n_weights={self.n_weights}, "
