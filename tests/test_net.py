@@ -140,12 +140,13 @@ def test_graph_errors(edges, error):
 def test_pair_order_matches_lexsort_on_both_paths():
     rng = np.random.default_rng(0)
     major, minor = rng.integers(0, 50, 1000), rng.integers(0, 50, 1000)
-    want = np.lexsort((minor, major))
-    assert (_pair_order(major, minor, 50) == want).all()          # the int64 key
-    huge = _PAIR_KEY_LIMIT + 1                                    # major * n + minor would overflow
-    big_major, big_minor = major * (huge // 50), minor * (huge // 50)  # below huge, products overflow
-    assert (_pair_order(big_major, big_minor, huge) == np.lexsort((big_minor, big_major))).all()
-    assert (_pair_order(big_major, big_minor, huge) == want).all()  # the same ranks, the same order
+    assert (_pair_order(major, minor, 50) == np.lexsort((minor, major))).all()  # the int64 key
+    # Past the limit the key major * n + minor overflows int64: the lexsort fallback.
+    huge = _PAIR_KEY_LIMIT + 1
+    major = rng.choice(rng.integers(huge - 100, huge, 20), 1000)  # ties, near the top
+    minor = rng.choice(rng.integers(0, huge, 20), 1000)
+    assert np.iinfo(np.int64).max // huge < major.max()
+    assert (_pair_order(major, minor, huge) == np.lexsort((minor, major))).all()
 
 
 def test_counts():
