@@ -142,8 +142,8 @@ def test_pair_order_matches_lexsort_on_both_paths():
     major, minor = rng.integers(0, 50, 1000), rng.integers(0, 50, 1000)
     assert (_pair_order(major, minor, 50) == np.lexsort((minor, major))).all()  # the int64 key
     # Past the limit the key major * n + minor overflows int64: the lexsort fallback.
-    huge = _PAIR_KEY_LIMIT + 1
-    major = rng.choice(rng.integers(huge - 100, huge, 20), 1000)  # ties, near the top
+    huge = _PAIR_KEY_LIMIT * 1000
+    major = rng.choice(rng.integers(huge - 10**6, huge, 20), 1000)  # ties, near the top
     minor = rng.choice(rng.integers(0, huge, 20), 1000)
     assert np.iinfo(np.int64).max // huge < major.max()
     assert (_pair_order(major, minor, huge) == np.lexsort((minor, major))).all()
