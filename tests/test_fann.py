@@ -198,7 +198,7 @@ def test_constant_output_keeps_a_zero_weight_edge():
 
 
 def _fann_text(network_type, layers, neurons, connections):
-    keys = ["num_layers=%d" % len(layers), "learning_rate=0.7", "connection_rate=1.0",
+    keys = [f"num_layers={len(layers)}", "learning_rate=0.7", "connection_rate=1.0",
             f"network_type={network_type}"]
     keys += [f"{key}=0" for key in (
         "learning_momentum", "training_algorithm", "train_error_function", "train_stop_function",

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from strategies import dags
 
 from jitnet.net import _PAIR_KEY_LIMIT, Net, _pair_order

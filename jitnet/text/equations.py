@@ -107,11 +107,11 @@ def _backward(net: Net) -> str:
     sorted_outputs = outputs[by_neuron]
     group_start = np.flatnonzero(np.diff(sorted_outputs, prepend=-1))
     reading = np.empty(len(outputs), dtype=np.int64)
-    reading[by_neuron] = np.arange(len(outputs)) - np.repeat(group_start, np.diff(group_start, append=len(outputs)))
+    group_sizes = np.diff(group_start, append=len(outputs))
+    reading[by_neuron] = np.arange(len(outputs)) - np.repeat(group_start, group_sizes)
     first, more = reading == 0, reading > 0
     seeded = np.zeros(n, dtype=bool)
     seeded[outputs] = True
-    readers = np.flatnonzero(net.fan_out)
     heads = np.flatnonzero((net.fan_in > 0) | (net.fan_out > 0) | seeded)
     idle = np.flatnonzero((net.fan_in > 0) & (net.fan_out == 0) & ~seeded)
 

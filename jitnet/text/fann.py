@@ -28,7 +28,7 @@ from lark import Token, Tree
 
 from ..activations import ACTIVATIONS, activation_code
 from ..net import Net
-from .located import EOL, Source, build, fail, quote, word_at
+from .located import EOL, Source, at, build, fail, leaves, quote, word_at
 
 _LAYERED, _SHORTCUT = 0, 1
 # FANN clamps s * sum to +-_CLAMP / s before every activation (fann_run).
@@ -72,10 +72,10 @@ _GROUP_TEXT = re.compile(r"[^)]*\)?")
 
 
 class _Unit(NamedTuple):
-    """What a FANN neuron became: jitnet neuron `index` with FANN value `scale * n + shift`,
-    or (index None) the constant `shift`."""
+    """What a FANN neuron became: jitnet neuron `neuron` with FANN value `scale * n + shift`,
+    or (neuron None) the constant `shift`."""
 
-    index: Optional[int]
+    neuron: Optional[int]
     scale: float
     shift: float
 
@@ -87,23 +87,23 @@ def read(src: Source, tree: Tree, default: int) -> Net:
     """
     # NOTE: the grammar admits the headers FANN_FLO_2.0 and FANN_FLO_2.1 only.
     parts = {child.data: child for child in tree.children[1:] if isinstance(child, Tree)}
-    shortcut = _network_type(src, parts["network_type"].children[0])
-    layers = _layer_sizes(src, parts["layer_sizes"].children, shortcut)
+    shortcut = _network_type(src, leaves(parts["network_type"])[0])
+    layers = _layer_sizes(src, leaves(parts["layer_sizes"]), shortcut)
     starts = np.cumsum([0] + layers)
-    neurons = _neurons(src, parts["neurons"].children[0], int(starts[-1]))
+    neurons = _neurons(src, leaves(parts["neurons"])[0], int(starts[-1]))
     n_inputs = layers[0] - 1
     for k in range(layers[0]):
         if neurons[k][0] != 0:
             fail(src, neurons[k][3], "0 connections for a neuron of the input layer", quote(str(neurons[k][0])))
-    sources, weights, at = _connections(src, parts["connections"].children[0], neurons)
+    sources, weights, offsets = _connections(src, leaves(parts["connections"])[0], neurons)
     outputs = list(range(int(starts[-2]), int(starts[-1]) - (0 if shortcut else 1)))
-    return _fold(src, layers, starts, neurons, sources, weights, at, n_inputs, outputs)
+    return _fold(src, layers, starts, neurons, sources, weights, offsets, n_inputs, outputs)
 
 
 def _network_type(src: Source, token: Token) -> bool:
     """True for a shortcut net (1), False for a layered one (0)."""
     if int(token) not in (_LAYERED, _SHORTCUT):
-        fail(src, token.start_pos, "a network type 0 (layered) or 1 (shortcut)")
+        fail(src, at(token), "a network type 0 (layered) or 1 (shortcut)")
     return int(token) == _SHORTCUT
 
 
@@ -114,25 +114,25 @@ def _layer_sizes(src: Source, tokens: list, shortcut: bool) -> List[int]:
         least = 1 if shortcut and k > 0 else 2
         if size < least:
             what = "a neuron" if least == 1 else "a neuron and the bias neuron"
-            fail(src, token.start_pos, f"a layer size of at least {least} ({what})")
+            fail(src, at(token), f"a layer size of at least {least} ({what})")
     return sizes
 
 
 def _neurons(src: Source, token: Token, total: int) -> List[Tuple[int, int, float, int, int]]:
     """Each neuron's (connections, function, steepness, offset of the count, offset of the function)."""
-    neurons = []
+    neurons: List[Tuple[int, int, float, int, int]] = []
     for match in _groups(src, token, _NEURON, "a neuron '(num_inputs, function, steepness)'"):
-        at = token.start_pos + match.start()
+        start = at(token) + match.start()
         if len(neurons) == total:
-            fail(src, at, f"{EOL} after {total} neurons (the sum of layer_sizes)", _group_at(match))
-        function_at = token.start_pos + match.start(2)
+            fail(src, start, f"{EOL} after {total} neurons (the sum of layer_sizes)", _group_at(match))
+        function_at = at(token) + match.start(2)
         function = int(match.group(2))
         if function not in _FUNCTIONS:
             fail(src, function_at, _SUPPORTED)
-        steepness = _float(src, match.group(3), token.start_pos + match.start(3), "steepness")
-        neurons.append((int(match.group(1)), function, steepness, token.start_pos + match.start(1), function_at))
+        steepness = _float(src, match.group(3), at(token) + match.start(3), "steepness")
+        neurons.append((int(match.group(1)), function, steepness, at(token) + match.start(1), function_at))
     if len(neurons) < total:
-        fail(src, token.end_pos, f"{total} neurons (the sum of layer_sizes)", EOL)
+        fail(src, _end(token), f"{total} neurons (the sum of layer_sizes)", EOL)
     return neurons
 
 
@@ -141,14 +141,14 @@ def _connections(src: Source, token: Token, neurons: list) -> Tuple[np.ndarray, 
     matches = list(_groups(src, token, _CONNECTION, "a connection '(connected_to_neuron, weight)'"))
     total = sum(neuron[0] for neuron in neurons)
     if len(matches) > total:
-        fail(src, token.start_pos + matches[total].start(),
+        fail(src, at(token) + matches[total].start(),
              f"{EOL} after {total} connections (the neurons' num_inputs)", _group_at(matches[total]))
     if len(matches) < total:
-        fail(src, token.end_pos, f"{total} connections (the neurons' num_inputs)", EOL)
-    at = np.array([token.start_pos + m.start(1) for m in matches], dtype=np.int64)
+        fail(src, _end(token), f"{total} connections (the neurons' num_inputs)", EOL)
+    offsets = np.array([at(token) + m.start(1) for m in matches], dtype=np.int64)
     sources = np.array([int(m.group(1)) for m in matches], dtype=np.int64)
-    weights = np.array([_float(src, m.group(2), token.start_pos + m.start(2), "weight") for m in matches])
-    return sources, weights, at
+    weights = np.array([_float(src, m.group(2), at(token) + m.start(2), "weight") for m in matches])
+    return sources, weights, offsets
 
 
 def _groups(src: Source, token: Token, pattern: "re.Pattern[str]", what: str) -> Iterator["re.Match[str]"]:
@@ -160,9 +160,14 @@ def _groups(src: Source, token: Token, pattern: "re.Pattern[str]", what: str) ->
         if match is None:
             found = _GROUP_TEXT.match(token, pos)
             assert found is not None  # the pattern matches any text
-            fail(src, token.start_pos + pos, what, quote(found.group(0).rstrip()))
+            fail(src, at(token) + pos, what, quote(found.group(0).rstrip()))
         yield match
         pos = match.end()
+
+
+def _end(token: Token) -> int:
+    assert token.end_pos is not None
+    return token.end_pos
 
 
 def _group_at(match: "re.Match[str]") -> str:
@@ -183,7 +188,7 @@ def _float(src: Source, text: str, pos: int, what: str) -> float:
 
 
 def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sources: np.ndarray,
-          weights: np.ndarray, at: np.ndarray, n_inputs: int, outputs: List[int]) -> Net:
+          weights: np.ndarray, offsets: np.ndarray, n_inputs: int, outputs: List[int]) -> Net:
     """FANN's neurons in order -> jitnet's edges, weights, biases, codes and outputs (module docstring)."""
     units: List[_Unit] = [_Unit(k, 1.0, 0.0) for k in range(n_inputs)] + [_Unit(None, 1.0, 1.0)]
     edges: List[Tuple[int, int]] = []
@@ -202,16 +207,16 @@ def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sou
                 units.append(_constant_output(k, 1.0, codes, biases, edges, edge_weights, edge_at)
                              if k in is_output else _Unit(None, 1.0, 1.0))
                 continue
-            _check_sources(src, k, sources[cons], at[cons], int(starts[layer]))
+            _check_sources(src, k, sources[cons], offsets[cons], int(starts[layer]))
             fn = _FUNCTIONS[function]
             code = _code(src, fn.name, function_at)
             total = 0.0  # FANN's sum over the constants, and the shifts of the non-constants
             fed = []
-            for i, w, pos in zip(sources[cons].tolist(), weights[cons].tolist(), at[cons].tolist()):
+            for i, w, pos in zip(sources[cons].tolist(), weights[cons].tolist(), offsets[cons].tolist()):
                 unit = units[i]
                 total += w * unit.shift
-                if unit.index is not None:
-                    fed.append((unit.index, w * unit.scale, pos))
+                if unit.neuron is not None:
+                    fed.append((unit.neuron, w * unit.scale, pos))
             scale = fn.pre_scale * steepness
             if not fed and k not in is_output:
                 units.append(_Unit(None, 1.0, _fann_value(fn, code, steepness, total)))
@@ -229,14 +234,14 @@ def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sou
     readout = []
     for k in outputs:
         unit = units[k]
-        assert unit.index is not None  # outputs are never folded
+        assert unit.neuron is not None  # outputs are never folded
         if (unit.scale, unit.shift) == (1.0, 0.0):
-            readout.append(unit.index)
+            readout.append(unit.neuron)
             continue
         j = len(codes)
         codes.append(0)
         biases.append(unit.shift)
-        edges.append((unit.index, j))
+        edges.append((unit.neuron, j))
         edge_weights.append(unit.scale)
         edge_at.append(-1)
         readout.append(j)
@@ -261,13 +266,13 @@ def _zero_edge(j: int, edges: list, edge_weights: list, edge_at: list) -> None:
     edge_at.append(-1)
 
 
-def _check_sources(src: Source, k: int, sources: np.ndarray, at: np.ndarray, layer_start: int) -> None:
+def _check_sources(src: Source, k: int, sources: np.ndarray, offsets: np.ndarray, layer_start: int) -> None:
     """Neuron k's connections come from earlier layers, at most one from each neuron."""
     bad = np.flatnonzero(sources >= layer_start)
     if bad.size:
-        fail(src, int(at[bad[0]]), f"a neuron of an earlier layer (0..{layer_start - 1})")
+        fail(src, int(offsets[bad[0]]), f"a neuron of an earlier layer (0..{layer_start - 1})")
     seen = set()
-    for i, pos in zip(sources.tolist(), at.tolist()):
+    for i, pos in zip(sources.tolist(), offsets.tolist()):
         if i in seen:
             fail(src, pos, f"one connection of neuron {k} from each neuron (it has one from {i})")
         seen.add(i)

@@ -13,7 +13,7 @@ raises at the field's offset.
 """
 
 import math
-from typing import Callable, NamedTuple, NoReturn, Optional
+from typing import Callable, List, NamedTuple, NoReturn, Optional
 
 import numpy as np
 from lark import Lark, Token, Tree
@@ -114,6 +114,19 @@ def quote(text: str) -> str:
     return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + "'"
 
 
+def at(token: Token) -> int:
+    """A token's character offset (Lark sets it on every token it lexes)."""
+    assert token.start_pos is not None
+    return token.start_pos
+
+
+def leaves(tree: Tree) -> List[Token]:
+    """The children of a rule whose children are all tokens (`act`, `out`, `layer_sizes`, ...)."""
+    children = [child for child in tree.children if isinstance(child, Token)]
+    assert len(children) == len(tree.children), tree
+    return children
+
+
 def syntax_tree(src: Source, parser: Lark) -> Tree:
     """The parse tree, or Lark's syntax error as a NetFormatError."""
     try:
@@ -130,7 +143,7 @@ def _syntax_error(src: Source, parser: Lark, error: UnexpectedInput) -> NoReturn
     elif isinstance(error, UnexpectedToken) and error.token.type != "$END":
         pos, names = error.token.start_pos, error.expected
     else:  # the input ended too soon
-        pos, names = None, error.expected
+        pos, names = None, getattr(error, "expected", set())
     words = [words for name, words in TERMINALS.items() if name in names]
     words += sorted(_literal(parser, name) for name in names if name not in TERMINALS)
     fail(src, pos, " or ".join(dict.fromkeys(words)))
@@ -181,10 +194,10 @@ def index_range(n: int) -> str:
 
 def count(src: Source, tree: Tree) -> int:
     """N from the `N <hex>` line: at least one neuron, and indices that fit Net's int64."""
-    token = tree.children[0]
+    token = leaves(tree)[0]
     n = int(token, 16)
     if not 1 <= n <= MAX_COUNT:
-        fail(src, token.start_pos, f"a neuron count from 1 to {MAX_COUNT:x}")
+        fail(src, at(token), f"a neuron count from 1 to {MAX_COUNT:x}")
     return n
 
 
@@ -192,7 +205,7 @@ def neuron(src: Source, token: Token, n: int) -> int:
     """A neuron index token, checked against N."""
     j = int(token, 16)
     if j >= n:
-        fail(src, token.start_pos, index_range(n))
+        fail(src, at(token), index_range(n))
     return j
 
 
@@ -202,7 +215,7 @@ def code(src: Source, token: Token) -> int:
         return activation_code(str(token))
     except ValueError:
         pass
-    fail(src, token.start_pos, f"an activation code 00-{len(ACTIVATIONS) - 1:02x} or name")
+    fail(src, at(token), f"an activation code 00-{len(ACTIVATIONS) - 1:02x} or name")
 
 
 def _is_hex_float(text: str) -> bool:

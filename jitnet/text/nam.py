@@ -8,12 +8,14 @@ import numpy as np
 from lark import Token, Tree
 
 from ..net import Net
-from .located import EOF, EOL, TERMINALS, Source, build, fail, quote
+from .located import EOF, EOL, TERMINALS, Source, build, fail, leaves, quote
 
 
 def read(src: Source, tree: Tree, default: int) -> Net:
     """NAM: entry ij = edge i -> j; every non-input neuron gets the code `default`."""
-    rows = [_row_digits(token) for token in tree.children[0].children if token.type.endswith("ROW")]
+    layout = tree.children[0]
+    assert isinstance(layout, Tree)
+    rows = [_row_digits(token) for token in leaves(layout) if token.type.endswith("ROW")]
     n = len(rows[0][1])
     if n == 0:
         fail(src, rows[0][0], TERMINALS["ROW"])
@@ -31,6 +33,7 @@ def _row_digits(token: Token) -> tuple:
         digits = token.partition("|")[2]
     else:
         digits = str(token)
+    assert token.end_pos is not None
     return token.end_pos - len(digits), digits
 
 

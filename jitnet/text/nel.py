@@ -14,7 +14,21 @@ from lark import Token, Tree
 
 from ..net import Net
 from .fields import BLANKS, first_out_of_range, hex_values, token_fields
-from .located import EOL, Source, build, code, count, fail, finite_float, hex_name, index_range, loc, neuron
+from .located import (
+    EOL,
+    Source,
+    at,
+    build,
+    code,
+    count,
+    fail,
+    finite_float,
+    hex_name,
+    index_range,
+    leaves,
+    loc,
+    neuron,
+)
 
 
 class _Edges(NamedTuple):
@@ -99,7 +113,7 @@ def _other_lines(src: Source, trees: list, n: int, stop: Optional[int]) -> _Line
     outputs: Optional[List[int]] = None
     seen: dict = {}
     for tree in trees:
-        if stop is not None and tree.children[0].start_pos > stop:
+        if stop is not None and at(leaves(tree)[0]) > stop:
             break
         if tree.data == "out":
             outputs = _out(src, tree, n, seen)
@@ -110,22 +124,22 @@ def _other_lines(src: Source, trees: list, n: int, stop: Optional[int]) -> _Line
 
 def _setting(src: Source, tree: Tree, n: int, seen: dict) -> _Setting:
     """An `act j f` or `bias j b` line; one of each per neuron (SPEC §3.3)."""
-    index, value = tree.children
+    index, value = leaves(tree)
     j = neuron(src, index, n)
     if (tree.data, j) in seen:
         first = loc(src, seen[tree.data, j]).line
-        fail(src, index.start_pos, f"one {tree.data} line per neuron ({hex_name(j, n)} has one on line {first})")
-    seen[tree.data, j] = index.start_pos
-    read = code(src, value) if tree.data == "act" else finite_float(src, str(value), value.start_pos, "bias")
-    return _Setting(str(tree.data), j, index.start_pos, value.start_pos, read)
+        fail(src, at(index), f"one {tree.data} line per neuron ({hex_name(j, n)} has one on line {first})")
+    seen[tree.data, j] = at(index)
+    read = code(src, value) if tree.data == "act" else finite_float(src, str(value), at(value), "bias")
+    return _Setting(str(tree.data), j, at(index), at(value), read)
 
 
 def _out(src: Source, tree: Tree, n: int, seen: dict) -> List[int]:
     """`out j j ...`: the readout neurons in order, repeats allowed; one such line per file."""
-    keyword, *indices = tree.children
+    keyword, *indices = leaves(tree)
     if "out" in seen:
-        fail(src, keyword.start_pos, f"at most one out line (line {loc(src, seen['out']).line} is one)")
-    seen["out"] = keyword.start_pos
+        fail(src, at(keyword), f"at most one out line (line {loc(src, seen['out']).line} is one)")
+    seen["out"] = at(keyword)
     return [neuron(src, index, n) for index in indices]
 
 

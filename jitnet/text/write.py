@@ -13,12 +13,12 @@ with whole-array operations (`rowtext`), as is every other line, so a net of
 a million edges writes in about a second.
 """
 
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ..net import Net, float_array, name_width
-from .rowtext import PAD, assemble, decimal_digits, hex_digits, rows, strip_pad
+from .rowtext import PAD, Key, Part, assemble, decimal_digits, hex_digits, rows, strip_pad
 
 # The formats `write` writes (a FANN file is only read; `parse.FORMATS` lists what is read).
 FORMATS = ("nal", "nam", "nel")
@@ -117,8 +117,8 @@ def _nel(net: Net, weights: Optional[np.ndarray], biases: Optional[np.ndarray]) 
     hx = _hex_indices(net)
     src, dst = net.edges[:, 0], net.edges[:, 1]
     js = np.flatnonzero(net.fan_in)  # the non-input neurons
-    weight = () if weights is None else (b" ", _hex_floats(weights))
-    pieces = [
+    weight: Tuple[Part, ...] = () if weights is None else (b" ", _hex_floats(weights))
+    pieces: List[Tuple[Tuple[Key, ...], np.ndarray]] = [
         ((dst, 0, np.arange(len(src))), rows(len(src), hx[src], b" ", hx[dst], *weight, b"\n")),
         ((js, 1, 0), rows(len(js), b"act ", hx[js], b" ", _codes(net, js), b"\n")),
     ]
