@@ -200,7 +200,7 @@ def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sou
     first_con = 0
     for layer in range(1, len(layers)):
         for k in range(int(starts[layer]), int(starts[layer + 1])):
-            count, function, steepness, _, function_at = neurons[k]
+            count, function, steepness, count_at, function_at = neurons[k]
             cons = slice(first_con, first_con + count)
             first_con += count
             if count == 0:  # a bias neuron, or any neuron fed by nothing: FANN's constant 1
@@ -228,6 +228,9 @@ def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sou
                 edges.append((i, j))
                 edge_weights.append(scale * w)
                 edge_at.append(pos)
+            if not all(map(math.isfinite, [biases[-1]] + edge_weights[len(edge_weights) - len(fed):])):
+                fail(src, count_at, f"a neuron whose folded weights and bias are finite (neuron {k}'s "
+                                    f"steepness {steepness!r} times its weights overflows)", quote(str(count)))
             if not fed:
                 _zero_edge(j, edges, edge_weights, edge_at)
             units.append(_Unit(j, fn.out_scale, fn.out_shift))
