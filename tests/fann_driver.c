@@ -1,8 +1,9 @@
 /* A test driver for tests/test_fann.py: builds a FANN net, saves it, runs it.
  *
- *   fann_driver OUT.net standard|shortcut ACT_HIDDEN ACT_OUTPUT STEEP_HIDDEN STEEP_OUTPUT SEED L0 L1 ...
+ *   fann_driver OUT.net standard|shortcut|sparse ACT_HIDDEN ACT_OUTPUT STEEP_HIDDEN STEEP_OUTPUT SEED L0 L1 ...
  *
- * creates a net with layers L0 (inputs) ... Lk (outputs), the activation
+ * creates a net with layers L0 (inputs) ... Lk (outputs) (sparse: a layered
+ * net with half the connections, chosen by FANN from srand(SEED)), the activation
  * functions (FANN's enum numbers) and steepnesses given for the hidden and
  * output layers, and weights drawn uniformly from [-1, 1] (srand(SEED)),
  * saves it to OUT.net with fann_save, then reads input rows (L0 floats each,
@@ -17,15 +18,16 @@
 int main(int argc, char **argv)
 {
     if (argc < 10) {
-        fprintf(stderr, "usage: %s OUT.net standard|shortcut ACT_H ACT_O STEEP_H STEEP_O SEED L0 L1 ...\n", argv[0]);
+        fprintf(stderr, "usage: %s OUT.net standard|shortcut|sparse ACT_H ACT_O STEEP_H STEEP_O SEED L0 L1 ...\n", argv[0]);
         return 2;
     }
     unsigned int n_layers = (unsigned int)(argc - 8);
     unsigned int *layers = malloc(n_layers * sizeof *layers);
     for (unsigned int k = 0; k < n_layers; k++)
         layers[k] = (unsigned int)strtoul(argv[8 + k], NULL, 10);
-    struct fann *ann = strcmp(argv[2], "shortcut") == 0
-        ? fann_create_shortcut_array(n_layers, layers)
+    srand((unsigned int)strtoul(argv[7], NULL, 10));
+    struct fann *ann = strcmp(argv[2], "shortcut") == 0 ? fann_create_shortcut_array(n_layers, layers)
+        : strcmp(argv[2], "sparse") == 0 ? fann_create_sparse_array(0.5f, n_layers, layers)
         : fann_create_standard_array(n_layers, layers);
     if (ann == NULL)
         return 1;

@@ -111,6 +111,14 @@ def test_shortcut_net_matches_fann_run(driver, tmp_path, function):
     check_matches(driver, tmp_path, "shortcut", function, output, (1.1, 0.5), 40 + function, [4, 3, 3, 2])
 
 
+@pytest.mark.parametrize("function", [3, 8, 16])
+def test_sparse_net_matches_fann_run(driver, tmp_path, function):
+    # connection_rate 0.5: FANN picks the connections, so connected_to_neuron decides the edges.
+    check_matches(driver, tmp_path, "sparse", function, 5, (0.9, 0.6), 70 + function, [5, 6, 4, 3])
+    net = jitnet.parse(next(tmp_path.glob("sparse_*.net")))
+    assert net.n_edges < 5 * 6 + 6 * 4 + 4 * 3
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_mixes_match_fann_run(driver, tmp_path, seed):
     rng = np.random.default_rng(seed)
