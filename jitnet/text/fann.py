@@ -68,6 +68,7 @@ _SUPPORTED = "a FANN activation function 0-17 other than 4, 6, 9 (stepwise) and 
 # One group of the neurons and of the connections line, and the blanks after it.
 _NEURON = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)[ \t]*")
 _CONNECTION = re.compile(r"\([ \t]*(\d+)[ \t]*,[ \t]*([^ \t\r\n,()]+)[ \t]*\)[ \t]*")
+_CONNECTIONS_LINE = re.compile(r"(?:\([ \t]*\d+[ \t]*,[ \t]*[^ \t\r\n,()]+[ \t]*\)[ \t]*)*")
 _GROUP_TEXT = re.compile(r"[^)]*\)?")
 
 
@@ -137,9 +138,27 @@ def _neurons(src: Source, token: Token, total: int) -> List[Tuple[int, int, floa
 
 
 def _connections(src: Source, token: Token, neurons: list) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every connection's source neuron, weight and offset, neuron after neuron, as many as they say."""
-    matches = list(_groups(src, token, _CONNECTION, "a connection '(connected_to_neuron, weight)'"))
+    """Every connection's source neuron, weight and offset, neuron after neuron, as many as they say.
+
+    NOTE: the fast path checks the whole line with one regex and reads it with
+    one findall (266k connections: 0.15 s, where a match per group takes 0.9 s);
+    anything it does not accept is read group by group, which finds and
+    locates the first problem. Its offsets are each group's `(` + 1 (the
+    index follows, maybe after blanks: `_index_at` skips them).
+    """
     total = sum(neuron[0] for neuron in neurons)
+    text = str(token)
+    if text.isascii() and _CONNECTIONS_LINE.fullmatch(text):
+        pairs = _CONNECTION.findall(text)
+        try:
+            weights = np.array(list(map(float, (w for _, w in pairs))), dtype=np.float64)
+        except ValueError:
+            weights = None
+        if len(pairs) == total and weights is not None and np.isfinite(weights).all():
+            sources = np.array(list(map(int, (i for i, _ in pairs))), dtype=np.int64)
+            paren = np.flatnonzero(np.frombuffer(text.encode("ascii"), dtype=np.uint8) == ord("("))
+            return sources, weights, at(token) + paren + 1
+    matches = list(_groups(src, token, _CONNECTION, "a connection '(connected_to_neuron, weight)'"))
     if len(matches) > total:
         fail(src, at(token) + matches[total].start(),
              f"{EOL} after {total} connections (the neurons' num_inputs)", _group_at(matches[total]))
@@ -149,6 +168,13 @@ def _connections(src: Source, token: Token, neurons: list) -> Tuple[np.ndarray, 
     sources = np.array([int(m.group(1)) for m in matches], dtype=np.int64)
     weights = np.array([_float(src, m.group(2), at(token) + m.start(2), "weight") for m in matches])
     return sources, weights, offsets
+
+
+def _index_at(text: str, pos: int) -> int:
+    """The offset of a connection's index: `pos`, or past the blanks there."""
+    while text[pos] in " \t":
+        pos += 1
+    return pos
 
 
 def _groups(src: Source, token: Token, pattern: "re.Pattern[str]", what: str) -> Iterator["re.Match[str]"]:
@@ -248,7 +274,11 @@ def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sou
         edge_weights.append(unit.scale)
         edge_at.append(-1)
         readout.append(j)
-    return build(src, lambda e: (edge_at[e], word_at(src.text, edge_at[e])),
+    def connection(e: int) -> Tuple[int, str]:
+        pos = _index_at(src.text, edge_at[e])
+        return pos, word_at(src.text, pos)
+
+    return build(src, connection,
                  len(codes), np.array(edges, dtype=np.int64).reshape(-1, 2), codes, edge_weights, biases,
                  outputs=readout)
 
@@ -273,11 +303,13 @@ def _check_sources(src: Source, k: int, sources: np.ndarray, offsets: np.ndarray
     """Neuron k's connections come from earlier layers, at most one from each neuron."""
     bad = np.flatnonzero(sources >= layer_start)
     if bad.size:
-        fail(src, int(offsets[bad[0]]), f"a neuron of an earlier layer (0..{layer_start - 1})")
+        pos = _index_at(src.text, int(offsets[bad[0]]))
+        fail(src, pos, f"a neuron of an earlier layer (0..{layer_start - 1})")
     seen = set()
     for i, pos in zip(sources.tolist(), offsets.tolist()):
         if i in seen:
-            fail(src, pos, f"one connection of neuron {k} from each neuron (it has one from {i})")
+            fail(src, _index_at(src.text, pos),
+                 f"one connection of neuron {k} from each neuron (it has one from {i})")
         seen.add(i)
 
 
