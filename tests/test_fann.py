@@ -143,6 +143,8 @@ def test_net_shape_follows_spec_numbering(driver, tmp_path):
     assert net.weights[-2:].tolist() == [0.5, 0.5] and net.biases[-2:].tolist() == [0.5, 0.5]
     # Layered: every hidden neuron reads both inputs, every output every hidden neuron.
     assert net.n_edges == 2 * 3 + 3 * 2 + 2
+    # A FANN net is a complete trained NEL: weights, biases and outputs survive the round trip.
+    assert jitnet.parse(text=jitnet.write(net, "nel"), format="nel") == net
     # The text sniffing: FANN text without format= is FANN.
     assert jitnet.parse(text=path.read_text()) == net
     assert jitnet.parse(text=path.read_text(), format="FANN") == net
