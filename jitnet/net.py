@@ -76,8 +76,24 @@ class Net:
     __slots__ = ("n_neurons", "edges", "activations", "weights", "biases", "in_ptr", "out_ptr",
                  "out_dst", "out_edge", "inputs", "outputs", "default_outputs", "depth", "level_order",
                  "_schedule")
+    n_neurons: int
+    edges: np.ndarray           # (W, 2) pairs (i, j), canonical order
+    activations: np.ndarray     # one uint8 code per neuron
+    weights: Optional[np.ndarray]
+    biases: Optional[np.ndarray]
+    in_ptr: np.ndarray          # CSC: neuron j's in-edges are in_ptr[j]:in_ptr[j+1]
+    out_ptr: np.ndarray         # CSR: neuron i's out-edges are out_edge[out_ptr[i]:out_ptr[i+1]]
+    out_dst: np.ndarray
+    out_edge: np.ndarray
+    inputs: np.ndarray
+    outputs: np.ndarray
+    default_outputs: np.ndarray
+    depth: np.ndarray
+    level_order: np.ndarray
+    _schedule: Optional[np.ndarray]
 
-    def __init__(self, n_neurons: int, edges, activations=None, weights=None, biases=None, outputs=None):
+    def __init__(self, n_neurons: int, edges, activations=None, weights=None, biases=None,
+                 outputs=None) -> None:
         n = _count(n_neurons)
         src, dst = _edge_arrays(edges, n)
         order = _pair_order(dst, src, n)
@@ -166,6 +182,7 @@ class Net:
         """The topological order that always takes the smallest ready index (SPEC §5)."""
         if self._schedule is None:
             object.__setattr__(self, "_schedule", _read_only(_smallest_ready_order(self)))
+        assert self._schedule is not None
         return self._schedule
 
     def name(self, j: int) -> str:
@@ -187,7 +204,9 @@ class Net:
                 and _same_floats(self.biases, other.biases))
 
     def __hash__(self):
-        return hash((self.n_neurons, self.edges.tobytes(), self.activations.tobytes()))
+        # NOTE: weights and biases are left out (== compares them bitwise, so equal nets
+        # still hash equal); a net's structure and readout tell most nets apart.
+        return hash((self.n_neurons, self.edges.tobytes(), self.activations.tobytes(), self.outputs.tobytes()))
 
     def __repr__(self):
         return (f"Net(n_neurons={self.n_neurons}, n_weights={self.n_weights}, "

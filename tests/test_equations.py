@@ -15,15 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import dags
 
+import jitnet
 from jitnet import reference
 from jitnet.activations import ACTIVATIONS
 from jitnet.net import Net
+from jitnet.text import equations as equations_module
 from jitnet.text.equations import equations
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-HAVE_PARSER = (ROOT / "jitnet" / "parse.py").exists()
-needs_parser = pytest.mark.skipif(not HAVE_PARSER, reason="jitnet/parse.py is not written yet")
 
 # The ncc notes' 14-neuron example: neuron j -> its in-indices.
 SEED_IN = {4: [0, 1], 5: [0, 1, 2], 6: [1, 2, 3], 7: [2, 3], 8: [4, 5], 9: [4, 5, 6],
@@ -47,7 +47,6 @@ def test_seed_net_prints_ncc_text(kind, include_inputs, fixture):
     assert equations(SEED, kind, include_inputs=include_inputs) == _fixture(fixture)
 
 
-@needs_parser
 @pytest.mark.parametrize("fmt", ["nal", "nam"])
 def test_parsed_seed_examples_print_ncc_text(fmt):
     from jitnet.text.parse import parse
@@ -209,3 +208,81 @@ def test_matrix_has_one_cell_per_pair(net):
                 assert cell == f"+{names[i]}*w{names[i][1:]}{names[j][1:]}"
                 cells.add((i, j))
     assert cells == set(map(tuple, net.edges.tolist()))
+
+
+# --- explicit outputs in the bwd text (SPEC §5) ---------------------------------------------
+
+def test_bwd_seeds_follow_explicit_outputs():
+    # 3 is read twice, 2 (which has out-edges) three times, input 0 once; 4 is not read.
+    net = Net(5, [(0, 2), (1, 2), (2, 3), (2, 4), (0, 4)], outputs=[3, 2, 3, 0, 2, 2])
+    assert equations(net, "bwd") == (
+        "Dn04 = 0\nDz04 = Dn04*df04(z04)\nDb04 = Dz04\nDw0004 = n00*Dz04\nDw0204 = n02*Dz04\n"
+        "Dn03 = DLY_n03 +DLY_n03_1\nDz03 = Dn03*df03(z03)\nDb03 = Dz03\nDw0203 = n02*Dz03\n"
+        "Dn02 = DLY_n02 +DLY_n02_1 +DLY_n02_2 +Dz03*w0203 +Dz04*w0204\n"
+        "Dz02 = Dn02*df02(z02)\nDb02 = Dz02\nDw0002 = n00*Dz02\nDw0102 = n01*Dz02\n"
+        "Dn00 = DLY_n00 +Dz02*w0002 +Dz04*w0004\nDn01 = +Dz02*w0102\n")
+
+
+def test_reading_numbers_widen_past_ten():
+    net = Net(3, [(0, 2), (1, 2)], outputs=[2] * 12)
+    line = equations(net, "bwd").splitlines()[0]
+    assert line == "Dn02 = DLY_n02 " + " ".join(f"+DLY_n02_{k}" for k in range(1, 12))
+
+
+@st.composite
+def nets_with_outputs(draw):
+    """A scrambled net read out at 1-6 neurons of any kind (inputs, hidden, outputs), repeats allowed."""
+    net = draw(scrambled_nets())
+    outputs = draw(st.lists(st.integers(0, net.n_neurons - 1), min_size=1, max_size=6))
+    return Net(net.n_neurons, net.edges, activations=net.activations, outputs=outputs)
+
+
+def _seed_names(net):
+    """`DLY_nXX`, `DLY_nXX_1`, ...: one name per entry of net.outputs (SPEC §5)."""
+    names, seen = [], {}
+    for j in net.outputs.tolist():
+        k = seen.get(j, 0)
+        seen[j] = k + 1
+        names.append("DLY_" + net.name(j) + (f"_{k}" if k else ""))
+    return names
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(net=nets_with_outputs(), seed=st.integers(0, 2**16))
+def test_bwd_lines_with_explicit_outputs_evaluate_to_compiled_backward(net, seed):
+    x, w, b, dy = _values(net, seed)
+    _, z, n = reference.forward(net, x, w, b)
+    space = _namespace(net, w)
+    for j in range(net.n_neurons):
+        space[net.name(j)] = n[:, j]
+        space["z" + net.name(j)[1:]] = z[:, j]
+    for k, name in enumerate(_seed_names(net)):
+        space[name] = dy[:, k]
+    for lhs, rhs in _split(equations(net, "bwd")):
+        assert lhs not in space, f"{lhs} assigned twice"
+        space[lhs] = eval(rhs, space)
+
+    # compile(net) reads net.outputs: its dy has one column per reading.
+    dx, dw, db = jitnet.compile(net, dtype="float64", cache=False).backward(x, w, b, dy)
+    for e, (i, j) in enumerate(net.edges.tolist()):
+        got = np.sum(space["Dw" + net.name(i)[1:] + net.name(j)[1:]])
+        np.testing.assert_allclose(got, dw[e], rtol=1e-9, atol=1e-9, err_msg=f"edge {i} -> {j}")
+    for j in np.flatnonzero(net.fan_in).tolist():
+        np.testing.assert_allclose(np.sum(space["Db" + net.name(j)[1:]]), db[j], rtol=1e-9, atol=1e-9)
+    for k, i in enumerate(net.inputs.tolist()):
+        got = space.get("D" + net.name(i), np.zeros(len(x)))
+        np.testing.assert_allclose(got, dx[:, k], rtol=1e-9, atol=1e-9, err_msg=net.name(i))
+
+
+# --- the weight block table in bands ----------------------------------------------------------
+
+@pytest.mark.parametrize("band_bytes", [1, 200, 1000])
+def test_matrix_built_in_bands_is_the_same_text(band_bytes, monkeypatch):
+    whole = equations(SEED, "matrix")
+    assert whole == _fixture("seed.matrix.txt")
+    monkeypatch.setattr(equations_module, "_MATRIX_BAND_BYTES", band_bytes)
+    assert equations(SEED, "matrix") == whole
+    chain = Net(300, [(j - 1, j) for j in range(1, 300)] + [(0, 299)])
+    banded = equations(chain, "matrix")
+    monkeypatch.setattr(equations_module, "_MATRIX_BAND_BYTES", 1 << 40)
+    assert banded == equations(chain, "matrix")

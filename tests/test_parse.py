@@ -17,7 +17,7 @@ from lark import Lark
 from lark import logger as lark_logger
 
 from jitnet import Net, NetFormatError
-from jitnet.text.parse import _grammar_text, parse
+from jitnet.text.parse import FORMATS, _grammar_text, parse
 
 jitnet_parse = sys.modules["jitnet.text.parse"]  # the module (jitnet.parse is the function)
 
@@ -433,11 +433,49 @@ def test_grammars_have_no_lalr_conflicts(caplog):
     lark_logger.setLevel(logging.DEBUG)
     try:
         with caplog.at_level(logging.DEBUG, logger="lark"):
-            for fmt in ("nal", "nam", "nel"):
+            for fmt in FORMATS:
                 Lark(_grammar_text(fmt), parser="lalr", lexer="contextual", debug=True)
     finally:
         lark_logger.setLevel(logging.WARNING)
     assert not [r for r in caplog.records if "conflict" in r.getMessage().lower()]
+
+
+def test_every_format_has_a_grammar():
+    assert FORMATS == ("nal", "nam", "nel", "fann")
+    for fmt in FORMATS:
+        assert _grammar_text(fmt) == (ROOT / "grammar" / f"{fmt}.lark").read_text(encoding="utf-8")
+
+
+def test_net_extension_is_fann_and_fann_text_is_sniffed(tmp_path):
+    fann = BAD / "fann_fixed_header.net"
+    with pytest.raises(NetFormatError, match=r":1:1: expected 'FANN_FLO_2.0' or 'FANN_FLO_2.1'"):
+        parse(text=fann.read_text())                       # text opening FANN_ is FANN
+    other = tmp_path / "robot.txt"
+    other.write_text(fann.read_text())
+    with pytest.raises(NetFormatError, match=r"robot.txt:1:1: expected 'FANN_FLO_2.0'"):
+        parse(other)                                       # another extension follows the text rule
+    with pytest.raises(NetFormatError, match=r"<text>:1:1: expected 'FANN_FLO_2.0'"):
+        parse(text="FANN_FLO_2.2\n", format="fann")
+
+
+# --- NEL out line (SPEC §3.3) ------------------------------------------------------------------
+
+def test_nel_out_line_gives_the_outputs_in_order():
+    net = parse(text="N 05\n00 02\n01 02\nout 04 02 04 00\n02 03\n02 04\n", format="nel")
+    assert net.outputs.tolist() == [4, 2, 4, 0]
+    assert net.default_outputs.tolist() == [3, 4] and net.explicit_outputs
+    assert net == Net(5, [(0, 2), (1, 2), (2, 3), (2, 4)], outputs=[4, 2, 4, 0])
+    assert parse(text="N 03\n00 02\n01 02\n", format="nel").explicit_outputs is False
+
+
+@pytest.mark.parametrize("text, message", [
+    ("N 03\n00 02\nout 02\n% c\nout 01\n", "<text>:5:1: expected at most one out line (line 3 is one), got 'out'"),
+    ("N 03\n00 02\nout\n", "<text>:3:4: expected a hex neuron index, got end of line"),
+    ("N 03\n00 02\nout 01 03\n", "<text>:3:8: expected a neuron index 00..02, got '03'"),
+    ("N 03\n00 02\nout 01 zz\n", "<text>:3:8: expected a hex neuron index or end of line, got 'zz'"),
+])
+def test_nel_out_line_errors(text, message):
+    assert error(text, "nel") == message
 
 
 def test_parse_returns_a_net():

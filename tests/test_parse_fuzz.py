@@ -30,8 +30,12 @@ bias 05 1e-3
 LETTERED = "abcd\na0011\nb0011\nc0000\nd0000\n"
 HEXED = "nnnn\ni:0000\nj:0123\n------\nn00|0011\nn01|0001\nn02|0000\nn03|0000\n"
 
-VALID = {"nal": [SEED_NAL], "nam": [SEED_NAM, LETTERED, HEXED], "nel": [SEED_NEL]}
-ALPHABET = "0123456789abcdefABCDEFNnijx:|-.,+ \t\r\n%acteoblsuqpg_"
+# A 2-2-1 layered net as FANN 2.2's fann_save wrote it (tests/fann_driver.c).
+SMALL_NET = (ROOT / "tests" / "fixtures" / "small.net").read_text()
+
+VALID = {"nal": [SEED_NAL], "nam": [SEED_NAM, LETTERED, HEXED], "nel": [SEED_NEL, SEED_NEL + "out 08 05 08\n"],
+         "fann": [SMALL_NET]}
+ALPHABET = "0123456789abcdefABCDEFNnijx:|-.,+ \t\r\n%acteoblsuqpg_()=e"
 MESSAGE = re.compile(r"<text>:(\d+):(\d+): expected [^\n]+, got [^\n]+")
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -76,7 +80,7 @@ def mutated(draw, fmt):
 
 
 @SETTINGS
-@given(text=noise, fmt=st.sampled_from(["nal", "nam", "nel", None]))
+@given(text=noise, fmt=st.sampled_from(["nal", "nam", "nel", "fann", None]))
 def test_random_text(text, fmt):
     check(text, fmt)
 
@@ -98,3 +102,10 @@ def test_mutated_nam(text):
 @given(text=mutated("nel"))
 def test_mutated_nel(text):
     check(text, "nel")
+
+
+@SETTINGS
+@given(text=mutated("fann"))
+def test_mutated_fann(text):
+    check(text, "fann")
+    check(text, None)

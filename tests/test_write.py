@@ -9,11 +9,10 @@ from hypothesis import strategies as st
 from strategies import dags
 
 from jitnet.net import Net
+from jitnet.text.parse import parse
 from jitnet.text.write import write
 
 ROOT = Path(__file__).resolve().parent.parent
-HAVE_PARSER = (ROOT / "jitnet" / "parse.py").exists()
-needs_parser = pytest.mark.skipif(not HAVE_PARSER, reason="jitnet/parse.py is not written yet")
 
 SEED_IN = {4: [0, 1], 5: [0, 1, 2], 6: [1, 2, 3], 7: [2, 3], 8: [4, 5], 9: [4, 5, 6],
            10: [5, 6, 7], 11: [6, 7], 12: [8, 9, 10, 11], 13: [8, 9, 10, 11]}
@@ -123,28 +122,22 @@ def test_weights_are_refused_where_they_cannot_go():
         write(SEED, "nel", weights=["a"] * 28)
 
 
-@needs_parser
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(net=dags(max_neurons=12), fmt=st.sampled_from(["nal", "nel"]))
 def test_round_trip_nal_nel(net, fmt):
-    from jitnet.text.parse import parse
     assert parse(text=write(net, fmt), format=fmt) == net
 
 
-@needs_parser
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(net=dags(max_neurons=12), code=st.integers(0, 15))
 def test_round_trip_nam(net, code):
-    from jitnet.text.parse import parse
     uniform = Net(net.n_neurons, net.edges, activations=code)
     assert parse(text=write(uniform, "nam"), format="nam", activation=code) == uniform
 
 
-@needs_parser
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(net=dags(max_neurons=10), data=st.data())
 def test_round_trip_nel_weights_and_biases(net, data):
-    from jitnet.text.parse import parse
     w = data.draw(st.lists(FINITE | st.sampled_from(SPECIAL), min_size=net.n_weights, max_size=net.n_weights))
     b = np.array(data.draw(st.lists(FINITE | st.sampled_from(SPECIAL),
                                     min_size=net.n_neurons, max_size=net.n_neurons)))
@@ -158,10 +151,36 @@ def test_round_trip_nel_weights_and_biases(net, data):
     assert untrained.biases is None and untrained.weights.tobytes() == trained.weights.tobytes()
 
 
-@needs_parser
 @pytest.mark.parametrize("fmt", ["nal", "nam", "nel"])
 def test_round_trip_of_a_big_net(fmt):
     from jitnet.nets import dense
-    from jitnet.text.parse import parse
     net = dense([30, 20, 10], activation="gelu", output_activation="gelu")
     assert parse(text=write(net, fmt), format=fmt, activation="gelu") == net
+
+
+# --- explicit outputs (SPEC §3.3, §4) ---------------------------------------------------------
+
+def test_nel_writes_an_out_line_exactly_when_outputs_are_explicit():
+    edges = [(0, 2), (1, 2), (2, 3), (2, 4)]
+    assert "out" not in write(Net(5, edges), "nel")
+    assert "out" not in write(Net(5, edges, outputs=[3, 4]), "nel")  # SPEC §1's list, given
+    text = write(Net(5, edges, outputs=[4, 2, 4, 0]), "nel")
+    assert text.endswith("act 04 00\nout 04 02 04 00\n")
+    wide = write(Net(300, [(0, 299)], outputs=[299, 5]), "nel")
+    assert wide.endswith("\nout 12b 005\n")
+
+
+@pytest.mark.parametrize("fmt", ["nal", "nam"])
+def test_nal_and_nam_leave_outputs_out(fmt):
+    net = Net(5, [(0, 2), (1, 2), (2, 3), (2, 4)], outputs=[2])
+    back = parse(text=write(net, fmt), format=fmt)
+    assert back.outputs.tolist() == [3, 4] and not back.explicit_outputs
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(net=dags(max_neurons=12), data=st.data())
+def test_round_trip_nel_outputs(net, data):
+    outputs = data.draw(st.lists(st.integers(0, net.n_neurons - 1), min_size=1, max_size=5))
+    read_out = Net(net.n_neurons, net.edges, activations=net.activations, outputs=outputs)
+    back = parse(text=write(read_out, "nel"), format="nel")
+    assert back == read_out and back.outputs.tolist() == outputs

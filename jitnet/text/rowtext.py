@@ -29,6 +29,15 @@ def hex_digits(values: np.ndarray, width: int) -> np.ndarray:
     return _HEX[nibbles]
 
 
+def decimal_digits(values: np.ndarray, width: int) -> np.ndarray:
+    """Decimal digits of non-negative ints, right-aligned in `width` columns, PAD before them."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    digits = np.asarray(values, dtype=np.int64)[:, None] // powers % 10
+    leading = np.asarray(values)[:, None] < powers
+    leading[:, -1] = False  # 0 is written "0"
+    return np.where(leading, PAD, ord("0") + digits).astype(np.uint8)
+
+
 def rows(count: int, *parts: Part) -> np.ndarray:
     """`count` rows, each the concatenation of `parts`: bytes (the same in every row) or (count, k) uint8."""
     widths = [len(p) if isinstance(p, bytes) else p.shape[1] for p in parts]

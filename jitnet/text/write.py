@@ -13,13 +13,14 @@ with whole-array operations (`rowtext`), as is every other line, so a net of
 a million edges writes in about a second.
 """
 
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ..net import Net, float_array, name_width
-from .rowtext import PAD, assemble, hex_digits, rows, strip_pad
+from .rowtext import PAD, Key, Part, assemble, decimal_digits, hex_digits, rows, strip_pad
 
+# The formats `write` writes (a FANN file is only read; `parse.FORMATS` lists what is read).
 FORMATS = ("nal", "nam", "nel")
 
 _MANTISSA_DIGITS = 13
@@ -40,7 +41,8 @@ def write(net: Net, fmt: str, weights=None, biases=None) -> str:
         net: the net.
         fmt: `"nal"` (adjacency list with activation codes), `"nam"` (plain
             adjacency matrix: edges only) or `"nel"` (edge list with `act`
-            lines, and weights and `bias` lines when there are any).
+            lines, weights and `bias` lines when there are any, and an `out`
+            line when the net's outputs are not SPEC §1's).
         weights: `"nel"` only: one float per edge in canonical order; default
             `net.weights` (None: edges without weights).
         biases: `"nel"` only: one float per neuron; default `net.biases`
@@ -110,19 +112,27 @@ def _nam(net: Net) -> str:
 
 
 def _nel(net: Net, weights: Optional[np.ndarray], biases: Optional[np.ndarray]) -> str:
-    """`N` line, then per non-input neuron: its in-edges `i j [w]`, `act j fj`, `bias j b`."""
+    """`N` line, then per non-input neuron: its in-edges `i j [w]`, `act j fj`, `bias j b`;
+    last, `out j ...` when the outputs are explicit (SPEC §3.3)."""
     hx = _hex_indices(net)
     src, dst = net.edges[:, 0], net.edges[:, 1]
     js = np.flatnonzero(net.fan_in)  # the non-input neurons
-    weight = () if weights is None else (b" ", _hex_floats(weights))
-    pieces = [
+    weight: Tuple[Part, ...] = () if weights is None else (b" ", _hex_floats(weights))
+    pieces: List[Tuple[Tuple[Key, ...], np.ndarray]] = [
         ((dst, 0, np.arange(len(src))), rows(len(src), hx[src], b" ", hx[dst], *weight, b"\n")),
         ((js, 1, 0), rows(len(js), b"act ", hx[js], b" ", _codes(net, js), b"\n")),
     ]
     if biases is not None:
         pieces.append(((js, 2, 0), rows(len(js), b"bias ", hx[js], b" ", _hex_floats(biases[js]), b"\n")))
     # Sort keys: (target neuron; edge, act or bias line; edge).
-    return _count_line(net) + assemble(pieces)
+    return _count_line(net) + assemble(pieces) + _out_line(net, hx)
+
+
+def _out_line(net: Net, hx: np.ndarray) -> str:
+    """`out j j ...`: the readout list in order, repeats kept; "" for SPEC §1's outputs."""
+    if not net.explicit_outputs:
+        return ""
+    return "out" + strip_pad(rows(net.n_outputs, b" ", hx[net.outputs])) + "\n"
 
 
 def _hex_floats(values: np.ndarray) -> np.ndarray:
@@ -145,13 +155,4 @@ def _hex_floats(values: np.ndarray) -> np.ndarray:
     digits[zero, 1:] = PAD
     exponent_sign = np.where(power < 0, ord("-"), ord("+")).astype(np.uint8)[:, None]
     return rows(len(bits), sign, b"0x", lead, b".", digits, b"p", exponent_sign,
-                _decimal_digits(np.abs(power), _EXPONENT_DIGITS))
-
-
-def _decimal_digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Decimal digits of non-negative ints, right-aligned in `width` columns, PAD before them."""
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    digits = values[:, None] // powers % 10
-    leading = values[:, None] < powers
-    leading[:, -1] = False  # 0 is written "0"
-    return np.where(leading, PAD, ord("0") + digits).astype(np.uint8)
+                decimal_digits(np.abs(power), _EXPONENT_DIGITS))
