@@ -34,21 +34,6 @@ UNSUPPORTED = {4: "SIGMOID_STEPWISE", 6: "SIGMOID_SYMMETRIC_STEPWISE", 9: "GAUSS
 STEP = activation_code("step")
 
 
-def _has_clamped() -> bool:
-    try:
-        activation_code("clamped")
-        return True
-    except ValueError:
-        return False
-
-
-def _needs_clamped(function: int):
-    # NOTE: LINEAR_PIECE(_SYMMETRIC) import as code 10 (clamped, SPEC §2); a build whose
-    # activation table stops at 0f cannot hold them, and says so (test_clamped_needs_code_10).
-    return pytest.mark.skipif(function in (12, 13) and not _has_clamped(),
-                              reason="activation code 10 (clamped) is not in this build's table yet")
-
-
 @pytest.fixture(scope="session")
 def driver(tmp_path_factory):
     """The C driver, compiled once; a clear skip only when FANN's header is absent."""
@@ -95,7 +80,7 @@ def check_matches(driver, tmp_path, kind, hidden, output, steepness, seed, layer
     assert (error[keep] <= bound[keep]).all(), (error[keep].max(), SUPPORTED[hidden], SUPPORTED[output])
 
 
-@pytest.mark.parametrize("function", [pytest.param(f, id=name, marks=_needs_clamped(f))
+@pytest.mark.parametrize("function", [pytest.param(f, id=name)
                                       for f, name in SUPPORTED.items()])
 def test_standard_net_matches_fann_run(driver, tmp_path, function):
     # Every hidden and output neuron uses `function`: the output scale and shift of SIN, COS,
@@ -104,7 +89,7 @@ def test_standard_net_matches_fann_run(driver, tmp_path, function):
     check_matches(driver, tmp_path, "standard", function, function, (0.7, 1.3), 10 + function, [3, 5, 4, 2])
 
 
-@pytest.mark.parametrize("function", [pytest.param(f, id=name, marks=_needs_clamped(f))
+@pytest.mark.parametrize("function", [pytest.param(f, id=name)
                                       for f, name in SUPPORTED.items()])
 def test_shortcut_net_matches_fann_run(driver, tmp_path, function):
     output = 5 if function != 5 else 16  # a different output function than the hidden one
@@ -122,7 +107,7 @@ def test_sparse_net_matches_fann_run(driver, tmp_path, function):
 @pytest.mark.parametrize("seed", range(4))
 def test_random_mixes_match_fann_run(driver, tmp_path, seed):
     rng = np.random.default_rng(seed)
-    choices = [f for f in SUPPORTED if _has_clamped() or f not in (12, 13)]
+    choices = list(SUPPORTED)
     hidden, output = (int(f) for f in rng.choice(choices, 2))
     layers = [int(rng.integers(1, 6)) for _ in range(int(rng.integers(2, 5)))]
     steepness = tuple(float(s) for s in rng.uniform(0.2, 1.5, 2))
@@ -224,10 +209,3 @@ def _fann_text(network_type, layers, neurons, connections):
              "scale_included=0", f"neurons (num_inputs, activation_function, activation_steepness)={neurons}",
              f"connections (connected_to_neuron, weight)={connections}"]
     return "FANN_FLO_2.1\n" + "\n".join(keys) + "\n"
-
-
-@pytest.mark.skipif(_has_clamped(), reason="this build has code 10 (clamped)")
-def test_clamped_needs_code_10():
-    text = _fann_text(0, [2, 2], "(0, 0, 0.0) (0, 0, 0.0) (2, 13, 1.0) (0, 3, 1.0)", "(0, 0.5) (1, 0.5)")
-    with pytest.raises(jitnet.NetFormatError, match=r"<text>:35:\d+: .*this build has no 'clamped'"):
-        jitnet.parse(text=text)

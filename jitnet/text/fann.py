@@ -235,7 +235,7 @@ def _fold(src: Source, layers: List[int], starts: np.ndarray, neurons: list, sou
                 continue
             _check_sources(src, k, sources[cons], offsets[cons], int(starts[layer]))
             fn = _FUNCTIONS[function]
-            code = _code(src, fn.name, function_at)
+            code = activation_code(fn.name)
             total = 0.0  # FANN's sum over the constants, and the shifts of the non-constants
             fed = []
             for i, w, pos in zip(sources[cons].tolist(), weights[cons].tolist(), offsets[cons].tolist()):
@@ -311,15 +311,6 @@ def _check_sources(src: Source, k: int, sources: np.ndarray, offsets: np.ndarray
             fail(src, _index_at(src.text, pos),
                  f"one connection of neuron {k} from each neuron (it has one from {i})")
         seen.add(i)
-
-
-def _code(src: Source, name: str, pos: int) -> int:
-    """The jitnet code of a FANN function; an error at the neuron if this build lacks it."""
-    try:
-        return activation_code(name)
-    except ValueError:
-        pass
-    fail(src, pos, f"{_SUPPORTED} (this build has no {name!r} activation)")
 
 
 def _fann_value(fn: _Function, code: int, steepness: float, total: float) -> float:
