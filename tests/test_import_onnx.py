@@ -264,3 +264,18 @@ def test_graph_with_two_inputs_or_unknown_width_is_rejected():
         from_onnx(unknown)
     with pytest.raises(ValueError, match="threshold"):
         from_onnx(two, threshold=float("nan"))
+
+
+def test_parse_and_compile_take_onnx_paths_and_bytes(tmp_path):
+    model = two_layer(act("Relu"), "float32")
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    expected = from_onnx(model)
+    assert jitnet.parse(path) == expected
+    assert jitnet.parse(str(path)) == expected
+    assert jitnet.parse(model.SerializeToString()) == expected
+    other = tmp_path / "model.bin"
+    other.write_bytes(model.SerializeToString())
+    assert jitnet.parse(other, format="onnx") == expected
+    x = np.random.default_rng(0).normal(size=(3, expected.n_inputs))
+    assert np.array_equal(jitnet.compile(path).forward(x), jitnet.compile(expected).forward(x))

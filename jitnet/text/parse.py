@@ -31,7 +31,7 @@ from .located import Source, fail, not_utf8, syntax_tree
 __all__ = ["FORMATS", "parse"]
 
 # The formats `parse` reads, in the order messages and the CLI list them (the one definition).
-FORMATS = ("nal", "nam", "nel", "fann")
+FORMATS = ("nal", "nam", "nel", "fann", "onnx")
 _EXTENSIONS = {".nal": "nal", ".nam": "nam", ".nel": "nel", ".net": "fann"}
 _READERS: Dict[str, Callable[[Source, Tree, int], Net]] = {
     "nal": nal.read, "nam": nam.read, "nel": nel.read, "fann": fann.read}
@@ -50,9 +50,10 @@ def parse(source: Optional[PathLike] = None, *, text: Optional[str] = None, form
         ([[0, 2], [1, 2]], [0, 0, 3])
 
     Args:
-        source: a path (str or os.PathLike); messages name it as given.
+        source: a path (str or os.PathLike); messages name it as given. A `.onnx`
+            path or `bytes` is an ONNX model, read by `jitnet.from_onnx`.
         text: the net's text instead of a path; messages name it `<text>`.
-        format: "nal", "nam", "nel" or "fann" (any case). Without it a path's
+        format: "nal", "nam", "nel", "fann" or "onnx" (any case). Without it a path's
             extension decides (`.net` is FANN); any other path, and `text=`,
             must be a NAM, or FANN text (its first line starts `FANN_`).
         activation: a code, hex string or name for every non-input neuron of
@@ -67,6 +68,9 @@ def parse(source: Optional[PathLike] = None, *, text: Optional[str] = None, form
         ValueError: an unknown `format=` or `activation=`.
     """
     default = 0 if activation is None else activation_code(activation)
+    if _is_onnx(source, format):
+        from ..importers.onnx import from_onnx  # NOTE: onnx is optional, loaded only here
+        return from_onnx(source if isinstance(source, bytes) else os.fspath(source))
     file, body = _read(source, text)
     src = Source(file, body)
     fmt = _format(src, format, source)
@@ -74,6 +78,18 @@ def parse(source: Optional[PathLike] = None, *, text: Optional[str] = None, form
 
 
 # --- source and format -----------------------------------------------------------------
+
+def _is_onnx(source, format: Optional[str]) -> bool:
+    """An ONNX model: `format="onnx"`, a `.onnx` path, or bytes (SPEC §8)."""
+    if isinstance(format, str) and format.lower() == "onnx":
+        if source is None:
+            raise TypeError("format='onnx' reads a path or bytes, not text=")
+        return True
+    if isinstance(source, bytes):
+        return True
+    return (format is None and isinstance(source, (str, os.PathLike))
+            and os.fsdecode(source).lower().endswith(".onnx"))
+
 
 def _read(source: Optional[PathLike], text: Optional[str]) -> Tuple[str, str]:
     """The name messages show (the path as given, or `<text>`) and the text."""
