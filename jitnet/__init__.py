@@ -9,19 +9,21 @@
     n02 = f02( +n00*w0002 +n01*w0102)
 """
 
-from . import nets, optim
+from . import dask, nets, optim
 from .activations import ACTIVATIONS, activation_code
 from .compiler import compile
+from .draw import draw
 from .errors import NetFormatError
 from .importers import from_neat, from_onnx, from_torch
 from .native.runtime import CompiledNet, Gradients
 from .net import Net
+from .population import Population, compile_population, evaluate_neat
 from .text.equations import equations
 from .text.parse import parse
 from .text.write import write
 from .train import train
 
-__all__ = ["ACTIVATIONS", "CompiledNet", "Gradients", "Net", "NetFormatError", "activation_code",
-           "compile", "equations", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train",
-           "write"]
+__all__ = ["ACTIVATIONS", "CompiledNet", "Gradients", "Net", "NetFormatError", "Population",
+           "activation_code", "compile", "compile_population", "dask", "draw", "equations", "evaluate_neat",
+           "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train", "write"]
 __version__ = "0.1.0"
