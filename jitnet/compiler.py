@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .lower.abi import PRECISIONS
 from .lower.csr import lower_csr, lower_csr_backward
 from .lower.ssa import SSA_MAX_EDGES, lower_ssa, lower_ssa_backward
 from .native.jit import Jitted, vector_registers
 from .native.runtime import CompiledNet
 from .net import Net, as_index_list
 
+# The choice lists, defined here once (the CLI's options import them).
 STRATEGIES = ("auto", "ssa", "csr")
-DTYPES = ("float32", "float64")
+DTYPES = tuple(PRECISIONS)
 
 
 def compile(source=None, *, text=None, format=None, activation=None, dtype="float32",
@@ -37,9 +39,11 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
         >>> cn.forward(np.ones(2), w, b).shape
         (2,)
     """
-    net = _net(source, text, format, activation)
-    dtype = _choice(np.dtype(dtype).name if _is_dtype(dtype) else str(dtype), DTYPES, "dtype")
+    # NOTE: every argument is checked before anything is parsed, lowered or compiled.
+    dtype = _dtype(dtype)
     strategy = _choice(strategy, STRATEGIES, "strategy")
+    n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
+    net = _net(source, text, format, activation)
     chosen = _auto_strategy(net) if strategy == "auto" else strategy
     picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs", allow_empty=False)
     codes = sorted({int(c) for c in net.activations[net.fan_in > 0]})
@@ -63,7 +67,6 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
                       optimize=True, use_cache=cache,
                       recipe=_recipe("csr narrow forward", dtype, codes, registers))
 
-    n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
     return CompiledNet(net, jitted, make_grad, make_narrow if chosen == "csr" else None, dtype,
                        picked, chosen, n_threads)
 
@@ -103,12 +106,15 @@ def _auto_strategy(net: Net) -> str:
     return "ssa" if net.n_weights <= SSA_MAX_EDGES else "csr"
 
 
-def _is_dtype(value) -> bool:
+def _dtype(value) -> str:
+    """The dtype's name among DTYPES; None is not a dtype here (numpy would read it as float64)."""
+    if value is None:
+        raise ValueError(f"dtype=None; expected one of {', '.join(DTYPES)}")
     try:
-        np.dtype(value)
-        return True
+        name = np.dtype(value).name
     except TypeError:
-        return False
+        name = str(value)
+    return _choice(name, DTYPES, "dtype")
 
 
 def _choice(value, allowed, what):

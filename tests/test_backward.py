@@ -11,7 +11,7 @@ from test_equations import _namespace, _split
 
 from jitnet import reference
 from jitnet.compiler import compile
-from jitnet.native import runtime
+from jitnet.native import pool
 from jitnet.net import Net
 from jitnet.text.equations import equations
 
@@ -221,7 +221,7 @@ def test_out_buffers_are_filled_bit_identically_and_returned(dtype, threads):
     split = 2400
     # NOTE: the largest batch must really be split for threads=2, or chunk 0's
     # direct write and the later chunks' private sums go untested.
-    assert len(runtime._split(split, cn._lanes, threads, 3 * (net.n_weights + net.n_neurons))) == threads
+    assert len(pool.split(split, cn._lanes, threads, 3 * (net.n_weights + net.n_neurons))) == threads
     x, w, b, dy = _values(net, split, dtype, 11, net.n_outputs)
     for batch in (None, 1, 37, split):
         xs, dys = (x[0], dy[0]) if batch is None else (x[:batch], dy[:batch])

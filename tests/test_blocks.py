@@ -9,7 +9,7 @@ from strategies import blocky_nets, dags
 from jitnet import compiler, nets, reference
 from jitnet.compiler import compile
 from jitnet.lower.csr import Blocking, blocking
-from jitnet.lower.tile import INPUT_CODE
+from jitnet.lower.abi import INPUT_CODE
 from jitnet.native.plan import forward_segments, reverse_segments, shared_groups
 
 
@@ -121,10 +121,10 @@ def test_a_dense_mlp_is_all_blocks():
 @pytest.mark.parametrize("group", [1, 2, 3])
 def test_groups_of_tiles_change_no_bit(monkeypatch, group):
     """dw taken once per group of tiles (first group from zero, last writes dw) = tile by tile."""
-    from jitnet.lower import grad
+    from jitnet.lower import abi
     net = nets.conv2d(5, 5, (2, 7), kernel=3, padding=1)
     ssa = compile(net, strategy="ssa")
-    monkeypatch.setattr(grad, "tiles_per_group", lambda *_: group)
+    monkeypatch.setattr(abi, "tiles_per_group", lambda *_: group)
     csr = compile(net, strategy="csr")
     assert csr._plan.grad_tiles == group
     for batch in (1, 100, 7 * 32):

@@ -11,7 +11,8 @@ from strategies import dags
 import jitnet
 from jitnet import reference
 from jitnet.compiler import compile
-from jitnet.lower.tile import LANES
+from jitnet.lower.abi import PRECISIONS
+from jitnet.native import pool
 from jitnet.net import Net
 
 # NOTE: step is discontinuous: a float32 rounding of z near 0 may flip it, so
@@ -70,7 +71,7 @@ def test_tiers_are_bit_identical(net, seed, dtype):
 def test_batch_sizes_around_the_tile(dtype):
     net = Net(6, [(0, 3), (1, 3), (2, 4), (3, 5), (4, 5), (0, 5)], activations="tanh")
     cn = compile(net, dtype=dtype)
-    lanes = LANES[dtype]
+    lanes = PRECISIONS[dtype].lanes
     x, w, b = _values(net, 3 * lanes + 5, dtype, 0)
     whole = cn.forward(x, w, b)
     for batch in (0, 1, lanes - 1, lanes, lanes + 1, 3 * lanes + 5):

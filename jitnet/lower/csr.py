@@ -19,8 +19,10 @@ from typing import NamedTuple
 
 from llvmlite import ir
 
-from . import grad, tile
-from .tile import I32, I64, INPUT_CODE, PTR, TileContext, counted_loop
+from . import abi, grad, tile
+from .abi import INPUT_CODE
+from .csr_dw import emit_weight_gradients, for_each_group, segment
+from .tile import I64, PTR, TileContext, counted_loop, entry_alloca, load_i32, load_i64
 from .vmath import emit_df, emit_f
 
 
@@ -74,9 +76,10 @@ def _lower_csr(codes: tuple, dtype: str, registers: tuple, narrow: bool) -> str:
     # NOTE: memoized: the text depends only on these arguments, and building
     # it with llvmlite costs tens of ms.
     module = ir.Module(name="jitnet_csr")
-    lanes = (tile.NARROW_LANES if narrow else tile.LANES)[dtype]
-    shape = blocking(registers, lanes, _itemsize(dtype))
-    name = tile.FORWARD_NARROW if narrow else tile.FORWARD
+    p = abi.precision(dtype)
+    lanes = p.narrow_lanes if narrow else p.lanes
+    shape = blocking(registers, lanes, p.itemsize)
+    name = abi.FORWARD_NARROW if narrow else abi.FORWARD
     tile.forward_function(module, dtype, lambda ctx: _emit_body(ctx, codes, shape), lanes=lanes,
                           name=name)
     return str(module)
@@ -90,15 +93,12 @@ def lower_csr_backward(codes, dtype: str, registers: tuple) -> str:
 @functools.lru_cache(maxsize=64)
 def _lower_csr_backward(codes: tuple, dtype: str, registers: tuple) -> str:
     module = ir.Module(name="jitnet_csr_grad")
-    shape = blocking(registers, tile.LANES[dtype], _itemsize(dtype))
+    p = abi.precision(dtype)
+    shape = blocking(registers, p.lanes, p.itemsize)
     grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes, shape),
                            lambda ctx: _emit_reverse(ctx, codes, shape),
-                           lambda ctx, tiles: _emit_weight_gradients(ctx, shape.dw_neurons, tiles))
+                           lambda ctx, tiles: emit_weight_gradients(ctx, shape.dw_neurons, tiles))
     return str(module)
-
-
-def _itemsize(dtype: str) -> int:
-    return 4 if dtype == "float32" else 8
 
 
 class _Walk(NamedTuple):
@@ -124,9 +124,9 @@ def _emit_body(ctx: TileContext, codes, shape: Blocking):
     stored back to the same address became an AVX masked store, which is
     microcoded and made the pass 2x slower on Zen 3.
     """
-    walk = _Walk(ctx.plan_slot(tile.PLAN_ORDER, PTR, "order"),
-                 ctx.plan_slot(tile.PLAN_IN_PTR, PTR, "in_ptr"),
-                 ctx.plan_slot(tile.PLAN_IN_SRC, PTR, "in_src"), ctx.w, None,
+    walk = _Walk(ctx.plan_slot(abi.PLAN_ORDER, PTR, "order"),
+                 ctx.plan_slot(abi.PLAN_IN_PTR, PTR, "in_ptr"),
+                 ctx.plan_slot(abi.PLAN_IN_SRC, PTR, "in_src"), ctx.w, None,
                  lambda j: ctx.splat(ctx.load_scalar(ctx.b, j, "bias")),
                  lambda code, j, z: ctx.store_row(z, j, base=ctx.ztile))
 
@@ -135,7 +135,7 @@ def _emit_body(ctx: TileContext, codes, shape: Blocking):
             ctx.store_row(emit_f(ctx.builder, c, ctx.load_row(j, base=ctx.ztile)), j)
         _each_neuron(ctx, walk.order, code, start, stop, codes, "f", emit)
 
-    _walk_segments(ctx, walk, shape, tile.PLAN_SEGS, tile.PLAN_N_SEGS, "act", after=activate)
+    _walk_segments(ctx, walk, shape, abi.PLAN_SEGS, abi.PLAN_N_SEGS, "act", after=activate)
 
 
 def _walk_segments(ctx: TileContext, walk: _Walk, shape: Blocking, segs_slot, count_slot, label,
@@ -146,26 +146,20 @@ def _walk_segments(ctx: TileContext, walk: _Walk, shape: Blocking, segs_slot, co
     NOTE: the chains do not depend on the activation code, so they are emitted
     once, not once per code: the module, and its compile time, stay small.
     """
-    accs = [_entry_alloca(ctx.builder, ctx.vector, f"{label}.acc{k}") for k in range(2)]
+    accs = [entry_alloca(ctx.builder, ctx.vector, f"{label}.acc{k}") for k in range(2)]
     block = _Block(ctx, shape, f"{label}.block")
     bld = ctx.builder
     segs = ctx.plan_slot(segs_slot, PTR, "segs")
     n_segs = ctx.plan_slot(count_slot, I64, "n_segs")
     with counted_loop(bld, I64(0), n_segs, f"{label}.seg") as s:
-        start, stop, code, shared = _segment(bld, segs, s)
+        start, stop, code, shared = segment(bld, segs, s)
         if before is not None:
             before(code, start, stop)
-        rest = _for_each_group(ctx, shape.neurons, start, stop, shared,
+        rest = for_each_group(ctx, shape.neurons, start, stop, shared,
                                lambda positions: _emit_block(ctx, walk, block, code, positions))
         _emit_pairs(ctx, walk, accs, code, rest, stop)
         if after is not None:
             after(code, start, stop)
-
-
-def _segment(bld: ir.IRBuilder, segs, s) -> tuple:
-    """(start, stop, code, shared) of segment s: four i64 in a row."""
-    return tuple(_load_i64(bld, segs, bld.add(bld.mul(s, I64(4)), I64(k)), name)
-                 for k, name in enumerate(("start", "stop", "code", "shared")))
 
 
 def _each_neuron(ctx: TileContext, order, code, start, stop, codes, label, emit):
@@ -175,7 +169,7 @@ def _each_neuron(ctx: TileContext, order, code, start, stop, codes, label, emit)
 
     def loop(c):
         with counted_loop(bld, start, stop, f"{label}{c & 0xff:02x}") as p:
-            emit(c, bld.sext(_load_i32(bld, order, p), I64, name="j"))
+            emit(c, bld.sext(load_i32(bld, order, p), I64, name="j"))
 
     _switch(bld, code, codes, label, loop)
 
@@ -193,18 +187,6 @@ def _switch(bld: ir.IRBuilder, code, codes, label: str, emit):
     bld.position_at_end(done)
 
 
-def _for_each_group(ctx: TileContext, size: int, start, stop, shared, emit) -> ir.Value:
-    """When the segment is `shared`, `emit(positions)` for each whole group of `size`
-    consecutive positions; returns the first position left to the neuron-by-neuron code."""
-    bld = ctx.builder
-    whole = bld.sdiv(bld.sub(stop, start), I64(size))
-    groups = bld.select(bld.icmp_signed("!=", shared, I64(0)), whole, I64(0), name="groups")
-    with counted_loop(bld, I64(0), groups, "group") as g:
-        first = bld.add(start, bld.mul(g, I64(size)))
-        emit([bld.add(first, I64(r)) for r in range(size)])
-    return bld.add(start, bld.mul(groups, I64(size)), name="rest")
-
-
 class _Block:
     """Chains of several neurons that share their other operand: `Blocking.neurons` chains
     of `Blocking.width` lanes in registers, their full rows kept in a stack buffer."""
@@ -212,8 +194,8 @@ class _Block:
     def __init__(self, ctx: TileContext, shape: Blocking, name: str):
         self.ctx, self.size, self.width = ctx, shape.neurons, shape.width
         self.part = ir.VectorType(ctx.scalar, shape.width)
-        self.rows = _entry_alloca(ctx.builder, ctx.scalar, name, count=self.size * ctx.lanes)
-        self.accs = [_entry_alloca(ctx.builder, self.part, f"{name}{r}") for r in range(self.size)]
+        self.rows = entry_alloca(ctx.builder, ctx.scalar, name, count=self.size * ctx.lanes)
+        self.accs = [entry_alloca(ctx.builder, self.part, f"{name}{r}") for r in range(self.size)]
 
     def row(self, r) -> ir.Value:
         """Pointer to chain r's full row (r an int or i64)."""
@@ -235,7 +217,7 @@ class _Block:
         equal the one-neuron-at-a-time path's.
         """
         ctx, bld = self.ctx, self.ctx.builder
-        align = min(tile.TILE_ALIGN, self.width * ctx.align)
+        align = min(abi.TILE_ALIGN, self.width * ctx.align)
         with counted_loop(bld, I64(0), I64(ctx.lanes // self.width), f"{label}.part") as c:
             offset = bld.mul(c, I64(self.width))
             parts = [bld.gep(self.row(r), [offset], inbounds=True, source_etype=ctx.scalar)
@@ -255,21 +237,21 @@ class _Block:
 def _emit_block(ctx: TileContext, walk: _Walk, block: _Block, code, positions):
     """Neurons at `positions` sharing one list: each of its rows loaded once for all of them."""
     bld = ctx.builder
-    neurons = [bld.sext(_load_i32(bld, walk.order, pos), I64, name="j") for pos in positions]
-    begins = [_load_i64(bld, walk.ptr, j, "begin") for j in neurons]
-    count = bld.sub(_load_i64(bld, walk.ptr, bld.add(neurons[0], I64(1))), begins[0])
+    neurons = [bld.sext(load_i32(bld, walk.order, pos), I64, name="j") for pos in positions]
+    begins = [load_i64(bld, walk.ptr, j, "begin") for j in neurons]
+    count = bld.sub(load_i64(bld, walk.ptr, bld.add(neurons[0], I64(1))), begins[0])
     for r, j in enumerate(neurons):
         block.store(r, walk.start(j))
 
     def shared_row(k):
-        i = bld.sext(_load_i32(bld, walk.index, bld.add(begins[0], k)), I64)
+        i = bld.sext(load_i32(bld, walk.index, bld.add(begins[0], k)), I64)
         return ctx.row(i, base=walk.rows)
 
     block.run(count, shared_row,
               lambda r, k: ctx.load_scalar(walk.weights, bld.add(begins[r], k), "w"),
               "block")
     with counted_loop(bld, I64(0), I64(len(positions)), "block_end") as r:
-        j = bld.sext(_load_i32(bld, walk.order, bld.add(positions[0], r)), I64)
+        j = bld.sext(load_i32(bld, walk.order, bld.add(positions[0], r)), I64)
         walk.finish(code, j, block.load(r))
 
 
@@ -288,9 +270,9 @@ def _emit_pairs(ctx: TileContext, walk: _Walk, accs, code, start, stop):
 def _emit_neurons(ctx: TileContext, walk: _Walk, accs, code, positions):
     """The chains of independent neurons at `positions`, advancing together."""
     bld = ctx.builder
-    neurons = [bld.sext(_load_i32(bld, walk.order, pos), I64, name="j") for pos in positions]
-    begins = [_load_i64(bld, walk.ptr, j, "begin") for j in neurons]
-    ends = [_load_i64(bld, walk.ptr, bld.add(j, I64(1)), "end") for j in neurons]
+    neurons = [bld.sext(load_i32(bld, walk.order, pos), I64, name="j") for pos in positions]
+    begins = [load_i64(bld, walk.ptr, j, "begin") for j in neurons]
+    ends = [load_i64(bld, walk.ptr, bld.add(j, I64(1)), "end") for j in neurons]
     counts = [bld.sub(e, s) for s, e in zip(begins, ends)]
     for acc, j in zip(accs, neurons):
         bld.store(walk.start(j), acc)
@@ -319,7 +301,7 @@ def _emit_neurons(ctx: TileContext, walk: _Walk, accs, code, positions):
 def _emit_edge(ctx: TileContext, walk: _Walk, acc, e):
     """acc = fma(row of index[e], weights[e], acc): one rounding per edge (SPEC §1)."""
     bld = ctx.builder
-    i = bld.sext(_load_i32(bld, walk.index, e), I64, name="i")
+    i = bld.sext(load_i32(bld, walk.index, e), I64, name="i")
     weight = ctx.splat(ctx.load_scalar(walk.weights, e, "w"))
     row = ctx.load_row(i, "row", base=walk.rows)
     bld.store(ctx.fma(row, weight, bld.load(acc, typ=ctx.vector)), acc)
@@ -332,9 +314,9 @@ def _emit_reverse(ctx: grad.GradContext, codes, shape: Blocking):
     A pass over the segment first replaces each z_i by f'(z_i) (emitted once per
     activation code); the chains then end with Dz_i = Dn_i * f'(z_i).
     """
-    walk = _Walk(ctx.plan_slot(tile.PLAN_REVERSE_ORDER, PTR, "reverse_order"),
-                 ctx.plan_slot(tile.PLAN_OUT_PTR, PTR, "out_ptr"),
-                 ctx.plan_slot(tile.PLAN_OUT_DST, PTR, "out_dst"), ctx.w_out, ctx.ztile,
+    walk = _Walk(ctx.plan_slot(abi.PLAN_REVERSE_ORDER, PTR, "reverse_order"),
+                 ctx.plan_slot(abi.PLAN_OUT_PTR, PTR, "out_ptr"),
+                 ctx.plan_slot(abi.PLAN_OUT_DST, PTR, "out_dst"), ctx.w_out, ctx.ztile,
                  ctx.seed_or_zero, lambda code, i, dn: _finish_reverse(ctx, code, i, dn))
 
     def derivative(code, start, stop):
@@ -342,7 +324,7 @@ def _emit_reverse(ctx: grad.GradContext, codes, shape: Blocking):
             ctx.store_row(emit_df(ctx.builder, c, ctx.load_row(i, base=ctx.ztile)), i, base=ctx.ztile)
         _each_neuron(ctx, walk.order, code, start, stop, codes, "df", emit)
 
-    _walk_segments(ctx, walk, shape, tile.PLAN_REVERSE_SEGS, tile.PLAN_N_REVERSE_SEGS, "dact",
+    _walk_segments(ctx, walk, shape, abi.PLAN_REVERSE_SEGS, abi.PLAN_N_REVERSE_SEGS, "dact",
                    before=derivative)
 
 
@@ -356,126 +338,3 @@ def _finish_reverse(ctx: grad.GradContext, code, i, dn):
             dz = bld.fmul(dn, ctx.load_row(i, "df_i", base=ctx.ztile), name="dz_i")
             ctx.store_row(dz, i, base=ctx.ztile)
             ctx.accumulate_sum(i, dz)
-
-
-def _emit_weight_gradients(ctx: grad.GradContext, block: int, tiles):
-    """dw partial[e] += n_i * Dz_j for every edge over the group's `tiles` tiles, target by target.
-
-    NOTE: each partial sum is loaded and stored once per group, and folds the
-    tiles in order, P lanes at a time, as a tile-by-tile pass would: same bits.
-    """
-    bld = ctx.builder
-    arrays = _InEdges(ctx)
-    accs = [_entry_alloca(bld, ctx.part_vector, f"dw{k}") for k in range(max(block, _DW_EDGES))]
-
-    segs = ctx.plan_slot(tile.PLAN_SEGS, PTR, "segs")
-    n_segs = ctx.plan_slot(tile.PLAN_N_SEGS, I64, "n_segs")
-    with counted_loop(bld, I64(0), n_segs, "dw.seg") as s:
-        start, stop, _, shared = _segment(bld, segs, s)
-        rest = _for_each_group(ctx, block, start, stop, shared,
-                               lambda positions: _emit_dw_block(ctx, arrays, accs, tiles, positions))
-        with counted_loop(bld, rest, stop, "dw_neuron") as p:
-            _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(_load_i32(bld, arrays.order, p), I64))
-
-
-class _InEdges:
-    """The forward schedule and in-edge lists, for the dw pass."""
-
-    def __init__(self, ctx: TileContext):
-        self.order = ctx.plan_slot(tile.PLAN_ORDER, PTR, "order")
-        self.in_ptr = ctx.plan_slot(tile.PLAN_IN_PTR, PTR, "in_ptr")
-        self.in_src = ctx.plan_slot(tile.PLAN_IN_SRC, PTR, "in_src")
-
-
-# In-edges of one neuron whose dw partials are folded together.
-_DW_EDGES = 4
-
-
-def _emit_dw_neuron(ctx: grad.GradContext, arrays, accs, tiles, j):
-    """Neuron j's in-edges, _DW_EDGES at a time sharing the load of Dz_j, then one at a time."""
-    bld = ctx.builder
-    begin = _load_i64(bld, arrays.in_ptr, j, "e_begin")
-    end = _load_i64(bld, arrays.in_ptr, bld.add(j, I64(1)), "e_end")
-
-    def edges(first, count):
-        sources = [bld.sext(_load_i32(bld, arrays.in_src, bld.add(first, I64(k))), I64, name="i")
-                   for k in range(count)]
-        _fold_products(ctx, accs[:count], tiles, j, sources,
-                       [bld.add(first, I64(k)) for k in range(count)], shared_is_source=False)
-
-    steps = bld.sdiv(bld.sub(end, begin), I64(_DW_EDGES))
-    with counted_loop(bld, I64(0), steps, "dw_edges") as q:
-        edges(bld.add(begin, bld.mul(q, I64(_DW_EDGES))), _DW_EDGES)
-    with counted_loop(bld, bld.add(begin, bld.mul(steps, I64(_DW_EDGES))), end, "dw_edge") as e:
-        edges(e, 1)
-
-
-def _emit_dw_block(ctx: grad.GradContext, arrays, accs, tiles, positions):
-    """Neurons at `positions` sharing one in-set: each source row loaded once for all their edges."""
-    bld = ctx.builder
-    neurons = [bld.sext(_load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
-    begins = [_load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
-    count = bld.sub(_load_i64(bld, arrays.in_ptr, bld.add(neurons[0], I64(1))), begins[0])
-    with counted_loop(bld, I64(0), count, "dw_block") as k:
-        i = bld.sext(_load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64, name="i")
-        _fold_products(ctx, accs[:len(neurons)], tiles, i, neurons,
-                       [bld.add(begin, k) for begin in begins], shared_is_source=True)
-
-
-def _fold_products(ctx: grad.GradContext, accs, tiles, shared, others, edges, shared_is_source):
-    """partial[edges[m]] += n_i * Dz_j over the tiles, where (i, j) is (shared, others[m])
-    or (others[m], shared): one row shared by every edge, each partial in a register."""
-    bld = ctx.builder
-    part = ctx.part_vector
-    pointers = [ctx.part_ptr(ctx.dw_part, e) for e in edges]
-    with bld.if_else(ctx.first_group) as (first, later):
-        with first:
-            for acc in accs:
-                bld.store(ir.Constant(part, None), acc)
-        with later:
-            for acc, ptr in zip(accs, pointers):
-                bld.store(bld.load(ptr, align=32, typ=part), acc)
-    fma = tile.vector_intrinsic(bld.module, "llvm.fma", part, 3)
-    with counted_loop(bld, I64(0), tiles, "dw_tile") as t:
-        ctx.at_tile(t)
-        shared_row = ctx.row(shared, base=None if shared_is_source else ctx.ztile)
-        rows = [ctx.row(k, base=ctx.ztile if shared_is_source else None) for k in others]
-        for c in range(ctx.lanes // part.count):
-            lanes = [I64(c * part.count)]
-            value = bld.load(bld.gep(shared_row, lanes, inbounds=True, source_etype=ctx.scalar),
-                             align=32, typ=part)
-            for acc, row in zip(accs, rows):
-                other = bld.load(bld.gep(row, lanes, inbounds=True, source_etype=ctx.scalar),
-                                 align=32, typ=part)
-                bld.store(bld.call(fma, [value, other, bld.load(acc, typ=part)]), acc)
-    with bld.if_else(ctx.last_group) as (last, earlier):
-        with last:
-            for k in range(0, len(accs), part.count):
-                ctx.store_lane_sums([bld.load(acc, typ=part) for acc in accs[k:k + part.count]],
-                                    ctx.dw, edges[k:k + part.count])
-        with earlier:
-            for acc, ptr in zip(accs, pointers):
-                bld.store(bld.load(acc, typ=part), ptr, align=32)
-
-
-def _entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str, count: int = 1):
-    """An alloca in the entry block, where SROA promotes it to a register (when `count` is 1)."""
-    entry = bld.function.entry_basic_block
-    with bld.goto_block(entry):
-        bld.position_at_start(entry)
-        if count == 1:
-            return bld.alloca(typ, name=name)
-        buffer = bld.alloca(typ, size=I64(count), name=name)
-        # NOTE: llvmlite types an alloca as `T*`; the IR text is the same with
-        # an opaque `ptr`, which lets the buffer be addressed like the tile.
-        buffer.type = PTR
-        return buffer
-
-
-def _load_i32(bld, base, index):
-    return bld.load(bld.gep(base, [index], inbounds=True, source_etype=I32), align=4, typ=I32)
-
-
-def _load_i64(bld, base, index, name=""):
-    return bld.load(bld.gep(base, [index], inbounds=True, source_etype=I64), align=8, typ=I64,
-                    name=name)

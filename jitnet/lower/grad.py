@@ -17,63 +17,37 @@ from the tile's lanes with FMAs in a fixed order: tile by tile, P lanes at a
 time), reduced once at the end of the call. The order is fixed, so the sums
 are bit-identical for the same batch and split.
 
-Tiles run in groups of G (the plan's `PLAN_GRAD_TILES`), each tile with its
-own n and z sections, so a tier may take dw once per group (`emit_weights`)
+Tiles run in groups of G (the plan's `PLAN_GRAD_TILES`, chosen by
+`abi.tiles_per_group`), each tile with its own n and z sections, so a tier
+may take dw once per group (`emit_weights`)
 and read and write each partial sum once per G tiles instead of once per
 tile: that traffic is what bounds the backward pass of a big net.
 
-Scratch layout (elements of T), N neurons, W edges, S seed rows, L lanes:
-G x (n [N x L] | z, then Dz [N x L]) | seeds [S x L] | dw partials [W x P]
-| db partials [N x P] | weights in out-edge order [W]
-(for an input neuron the z/Dz row holds Dn_i, i.e. dx).
+Scratch is laid out as `abi.BACKWARD_SCRATCH`: G x (n | z, then Dz) |
+seeds | dw partials | db partials | weights in out-edge order (for an input
+neuron the z/Dz row holds Dn_i, i.e. dx).
+
+The fold of a tile into a partial sum has one bit-exact form, `fold`, which
+both tiers follow (the SSA tier writes the same steps as text).
 """
 
-import numpy as np
 from llvmlite import ir
 
-from . import tile
+from . import abi, tile
 from .tile import I32, I64, PTR, TileContext, counted_loop
 
-BACKWARD = "jitnet_backward"
 
+def fold(acc, chunks: int, term):
+    """The partial-sum fold, tile by tile: `acc = term(k, acc)` for the tile's lane chunks
+    k = 0 .. chunks-1 in ascending order (chunk k: lanes [k*P, (k+1)*P)).
 
-def partial_lanes(dtype: str) -> int:
-    """Lanes kept per edge for the dw and db sums: one 256-bit register."""
-    return 8 if dtype == "float32" else 4
-
-
-# NOTE: measured on Zen 3 (512 KB L2, 32 MB L3), batch 4096: groups of 8
-# tiles took the backward pass of dense MLPs from 4.5-5.7x their forward time
-# to 2.8-3.3x; random DAGs, whose rows are gathered, were best with 2 (dw
-# gathers from every section of the group), ~1.5 MB of sections.
-SPARSE_GROUP_BYTES = 3 << 19
-DENSE_GROUP_BYTES = 8 << 20
-MAX_GROUP = 8
-
-
-def tiles_per_group(n_neurons: int, dense_share: float) -> int:
-    """Tiles per group for a net of `n_neurons` with `dense_share` of its edges in dense blocks
-    (a tile row is 128 bytes in both dtypes)."""
-    budget = SPARSE_GROUP_BYTES + dense_share * (DENSE_GROUP_BYTES - SPARSE_GROUP_BYTES)
-    return max(1, min(MAX_GROUP, int(budget) // (2 * n_neurons * 128)))
-
-
-def scratch_size(dtype: str, n_neurons: int, n_weights: int, n_seed_rows: int, group: int) -> int:
-    """Elements of scratch the backward function needs with `group` tiles per group."""
-    lanes, part = tile.LANES[dtype], partial_lanes(dtype)
-    return ((2 * n_neurons * group + n_seed_rows) * lanes + (n_weights + n_neurons) * part
-            + n_weights)
-
-
-def seed_rows(outputs, n_neurons: int) -> np.ndarray:
-    """Each neuron's row in the seed section (-1 when not read out), by ascending neuron.
-
-    A neuron read out twice has one row, and both of its dy columns add into it.
+    `term` is `fma(n_chunk, dz_chunk, acc)` for dw and `acc + dz_chunk` for db;
+    every tier folds in this order and with these forms, so dw and db have the
+    same bits in every tier and for every tile group size.
     """
-    unique = np.unique(np.asarray(outputs, dtype=np.int64))
-    rows = np.full(n_neurons, -1, dtype=np.int32)
-    rows[unique] = np.arange(len(unique), dtype=np.int32)
-    return rows
+    for k in range(chunks):
+        acc = term(k, acc)
+    return acc
 
 
 class GradContext(TileContext):
@@ -82,14 +56,19 @@ class GradContext(TileContext):
     def attach(self, sections, n_neurons, seeds, dw_part, db_part, w_out):
         self.sections, self.n_neurons = sections, n_neurons
         self.seeds, self.dw_part, self.db_part, self.w_out = seeds, dw_part, db_part, w_out
-        self.part_vector = ir.VectorType(self.scalar, partial_lanes(self.dtype))
+        self.part_vector = ir.VectorType(self.scalar, abi.precision(self.dtype).partial_lanes)
+        self.tile_offsets = self.offsets(abi.FORWARD_SCRATCH, n_neurons=n_neurons)
         return self
 
     def at_tile(self, t: ir.Value):
         """Point `tile` and `ztile` at the sections of tile t of the group."""
-        bld = self.builder
-        self.tile = self.row(bld.mul(t, bld.mul(self.n_neurons, I64(2))), base=self.sections)
-        self.ztile = self.row(self.n_neurons)
+        self.tile = self.section(self.sections, self.builder.mul(t, self.tile_offsets["size"]))
+        self.ztile = self.section(self.tile, self.tile_offsets["z"])
+
+    @property
+    def chunks(self) -> int:
+        """Lane chunks of P lanes in a tile row."""
+        return self.lanes // self.part_vector.count
 
     def chunk(self, value: ir.Value, k: int) -> ir.Value:
         """Lanes [k*P, (k+1)*P) of a tile vector."""
@@ -106,9 +85,8 @@ class GradContext(TileContext):
         """db partial[j] += Dz_j, folded lane chunk by lane chunk."""
         bld = self.builder
         ptr = self.part_ptr(self.db_part, j)
-        acc = bld.load(ptr, align=32, typ=self.part_vector)
-        for k in range(self.lanes // self.part_vector.count):
-            acc = bld.fadd(acc, self.chunk(dz_j, k))
+        acc = fold(bld.load(ptr, align=32, typ=self.part_vector), self.chunks,
+                   lambda k, acc: bld.fadd(acc, self.chunk(dz_j, k)))
         bld.store(acc, ptr, align=32)
 
     def store_lane_sums(self, vectors, out: ir.Value, indices):
@@ -134,7 +112,7 @@ class GradContext(TileContext):
     def seed_or_zero(self, i: ir.Value) -> ir.Value:
         """Dn_i's start: its seed row (dy) when i is read out, else 0."""
         bld = self.builder
-        seed_row = self.plan_slot(tile.PLAN_SEED_ROW, PTR)
+        seed_row = self.plan_slot(abi.PLAN_SEED_ROW, PTR)
         row = tile.index_at(self, seed_row, i)
         has = bld.icmp_signed(">=", row, I64(0))
         safe = bld.select(has, row, I64(0))
@@ -156,27 +134,20 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
     reverse body finds a neuron's out-weights contiguous.
     """
     scalar = tile.scalar_type(dtype)
-    lanes = tile.LANES[dtype]
-    names = ("x", "w", "b", "dy", "dx", "dw", "db", "batch", "scratch", "plan")
-    fnty = ir.FunctionType(ir.VoidType(), [PTR] * 7 + [I64, PTR, PTR])
-    fn = ir.Function(module, fnty, name=BACKWARD)
-    for arg, name in zip(fn.args, names):
-        arg.name = name
-        if name != "batch":
-            arg.add_attribute("noalias")
+    lanes = abi.precision(dtype).lanes
+    fn = tile.entry_function(module, abi.BACKWARD)
     x, w, b, dy, dx, dw, db, batch, scratch, plan = fn.args
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
     ctx = GradContext(bld, dtype, lanes, scalar, ir.VectorType(scalar, lanes), w, b, scratch, plan)
-    n_neurons = ctx.plan_slot(tile.PLAN_N_NEURONS, I64, "n_neurons")
-    n_weights = ctx.plan_slot(tile.PLAN_N_WEIGHTS, I64, "n_weights")
-    n_seeds = ctx.plan_slot(tile.PLAN_N_SEED_ROWS, I64, "n_seed_rows")
-    group = ctx.plan_slot(tile.PLAN_GRAD_TILES, I64, "group")
-    seeds = ctx.row(bld.mul(bld.mul(n_neurons, I64(2)), group))
-    dw_part = ctx.row(n_seeds, base=seeds)
-    part = I64(partial_lanes(dtype))
-    db_part = bld.gep(dw_part, [bld.mul(n_weights, part)], inbounds=True, source_etype=scalar)
-    w_out = bld.gep(db_part, [bld.mul(n_neurons, part)], inbounds=True, source_etype=scalar)
-    ctx.attach(scratch, n_neurons, seeds, dw_part, db_part, w_out)
+    n_neurons = ctx.plan_slot(abi.PLAN_N_NEURONS, I64, "n_neurons")
+    n_weights = ctx.plan_slot(abi.PLAN_N_WEIGHTS, I64, "n_weights")
+    n_seeds = ctx.plan_slot(abi.PLAN_N_SEED_ROWS, I64, "n_seed_rows")
+    group = ctx.plan_slot(abi.PLAN_GRAD_TILES, I64, "group")
+    at = ctx.offsets(abi.BACKWARD_SCRATCH, n_neurons=n_neurons, n_weights=n_weights, n_seed_rows=n_seeds,
+                     group=group)
+    seeds, dw_part, db_part, w_out = (ctx.section(scratch, at[k])
+                                      for k in ("seeds", "dw_part", "db_part", "w_out"))
+    ctx.attach(ctx.section(scratch, at["sections"]), n_neurons, seeds, dw_part, db_part, w_out)
     if emit_weights is None:
         _zero_partials(ctx, dw_part, bld.add(n_weights, n_neurons))
     else:
@@ -198,8 +169,8 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
             _clear_padding(ctx, n_neurons, count)
             _load_seeds(ctx, dy, first, count, n_seeds)
             emit_reverse(ctx)
-            inputs = ctx.plan_slot(tile.PLAN_INPUTS, PTR, "inputs")
-            n_in = ctx.plan_slot(tile.PLAN_N_INPUTS, I64, "n_inputs")
+            inputs = ctx.plan_slot(abi.PLAN_INPUTS, PTR, "inputs")
+            n_in = ctx.plan_slot(abi.PLAN_N_INPUTS, I64, "n_inputs")
             tile.transpose_out(ctx, dx, inputs, n_in, first, count, base=ctx.ztile)
         if emit_weights is not None:
             ctx.first_group = bld.icmp_signed("==", g, I64(0))
@@ -222,7 +193,7 @@ def _zero(ctx: TileContext, base, count):
 def _weights_by_out_edge(ctx: GradContext, n_weights):
     """w_out[k] = w[out_edge[k]]: each neuron's out-weights, contiguous in ascending target."""
     bld = ctx.builder
-    out_edge = ctx.plan_slot(tile.PLAN_OUT_EDGE, PTR, "out_edge")
+    out_edge = ctx.plan_slot(abi.PLAN_OUT_EDGE, PTR, "out_edge")
     with counted_loop(bld, I64(0), n_weights, "w_out") as k:
         value = ctx.load_scalar(ctx.w, tile.index_at(ctx, out_edge, k))
         bld.store(value, bld.gep(ctx.w_out, [k], inbounds=True, source_etype=ctx.scalar),
@@ -258,8 +229,8 @@ def _load_seeds(ctx: GradContext, dy, first, count, n_seeds):
     """seeds[seed_of_output[k]][l] += dy[first + l][k]: a neuron read out twice gets both."""
     bld = ctx.builder
     _zero(ctx, ctx.seeds, bld.mul(n_seeds, I64(ctx.lanes)))
-    seed_of = ctx.plan_slot(tile.PLAN_SEED_OF_OUTPUT, PTR, "seed_of_output")
-    n_out = ctx.plan_slot(tile.PLAN_N_OUTPUTS, I64, "n_outputs")
+    seed_of = ctx.plan_slot(abi.PLAN_SEED_OF_OUTPUT, PTR, "seed_of_output")
+    n_out = ctx.plan_slot(abi.PLAN_N_OUTPUTS, I64, "n_outputs")
     with counted_loop(bld, I64(0), count, "seed_lane") as lane:
         start = bld.mul(bld.add(first, lane), n_out)
         with counted_loop(bld, I64(0), n_out, "seed") as k:

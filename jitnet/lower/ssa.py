@@ -17,7 +17,7 @@ their declarations in the module text.
 
 from llvmlite import ir
 
-from . import grad, tile
+from . import abi, grad, tile
 from .tile import PTR, vector_intrinsic
 from .vmath import emit_df, emit_f
 
@@ -48,13 +48,13 @@ def lower_ssa_backward(net, dtype: str, outputs) -> str:
     forward = _declare(module, dtype, "jitnet_fwd_part", len(forward_parts), 4, codes, df=True)
     reverse = _declare(module, dtype, "jitnet_rev_part", len(reverse_parts), 6, codes, df=True)
     vector_intrinsic(module, "llvm.fma", ir.VectorType(tile.scalar_type(dtype),
-                                                       grad.partial_lanes(dtype)), 3)
+                                                       abi.precision(dtype).partial_lanes), 3)
     grad.backward_function(
         module, dtype,
         lambda ctx: [ctx.builder.call(fn, [ctx.w, ctx.b, ctx.tile, ctx.ztile]) for fn in forward],
         lambda ctx: [ctx.builder.call(fn, [ctx.w, ctx.tile, ctx.ztile, ctx.seeds, ctx.dw_part,
                                            ctx.db_part]) for fn in reverse])
-    seed_row = grad.seed_rows(outputs, net.n_neurons)
+    seed_row = abi.seed_rows(outputs, net.n_neurons)
     texts = [_forward_part(net, dtype, fn.name, part, keep_z=True) for fn, part in zip(forward, forward_parts)]
     texts += [_reverse_part(net, dtype, fn.name, part, seed_row) for fn, part in zip(reverse, reverse_parts)]
     return _splice(module, forward + reverse, texts)
@@ -90,7 +90,7 @@ def _cut(items):
 
 def _declare(module, dtype, prefix, count, arity, codes, df):
     """Declare the parts, define the activation functions they call and the FMA intrinsic."""
-    vector = ir.VectorType(tile.scalar_type(dtype), tile.LANES[dtype])
+    vector = ir.VectorType(tile.scalar_type(dtype), abi.precision(dtype).lanes)
     for code in codes:
         _activation(module, code, vector, emit_f, "f")
         if df:
@@ -124,16 +124,13 @@ class _Writer:
 
     def __init__(self, net, dtype, name, params):
         self.net = net
-        self.scalar = "float" if dtype == "float32" else "double"
-        self.lanes = tile.LANES[dtype]
-        self.part = grad.partial_lanes(dtype)
+        p = abi.precision(dtype)
+        self.scalar, self.lanes, self.part, self.align = p.ir_type, p.lanes, p.partial_lanes, p.itemsize
         self.vec = f"<{self.lanes} x {self.scalar}>"
         self.pvec = f"<{self.part} x {self.scalar}>"
-        suffix = "f32" if dtype == "float32" else "f64"
-        self.fma_name = f"@llvm.fma.v{self.lanes}{suffix}"
-        self.pfma = f"@llvm.fma.v{self.part}{suffix}"
-        self.align = 4 if dtype == "float32" else 8
-        self.row_align = min(tile.TILE_ALIGN, self.lanes * self.align)
+        self.fma_name = f"@llvm.fma.v{self.lanes}{p.suffix}"
+        self.pfma = f"@llvm.fma.v{self.part}{p.suffix}"
+        self.row_align = min(abi.TILE_ALIGN, self.lanes * self.align)
         args = ", ".join(f"ptr noalias %{p}" for p in params)
         self.lines = [f"define internal void @{name}({args}) {{", "entry:"]
 
@@ -177,16 +174,12 @@ class _Writer:
         return f"%{name}"
 
     def fold_into(self, base, index, name, terms):
-        """partials[index] (P lanes) += each lane chunk of the products/values in `terms`.
-
-        NOTE: the same chunk order and FMA/add forms as the CSR tier (grad.py),
-        so both tiers give the same dw and db bits.
-        """
+        """partials[index] (P lanes) += the products/values in `terms`, in `grad.fold`'s steps."""
         offset = index * self.part
         self.emit(f"%{name}.p = getelementptr inbounds {self.scalar}, ptr %{base}, i64 {offset}")
         self.emit(f"%{name}.0 = load {self.pvec}, ptr %{name}.p, align 32")
-        acc = f"%{name}.0"
-        for k in range(self.lanes // self.part):
+
+        def term(k, acc):
             if isinstance(terms, tuple):
                 a = self.chunk(terms[0], k, f"{name}.a{k}")
                 b = self.chunk(terms[1], k, f"{name}.b{k}")
@@ -195,7 +188,9 @@ class _Writer:
             else:
                 a = self.chunk(terms, k, f"{name}.a{k}")
                 self.emit(f"%{name}.{k + 1} = fadd {self.pvec} {acc}, {a}")
-            acc = f"%{name}.{k + 1}"
+            return f"%{name}.{k + 1}"
+
+        acc = grad.fold(f"%{name}.0", self.lanes // self.part, term)
         self.emit(f"store {self.pvec} {acc}, ptr %{name}.p, align 32")
 
     def text(self):

@@ -5,54 +5,46 @@ so one edge of the net is one vector FMA for LANES samples at once and a
 sparse gather is a contiguous vector load. This module emits the parts that do
 not depend on the tier: the loop over tiles of the batch, the transposition of
 inputs into the tile and of outputs out of it (partial last tile included),
-and the ABI that `runtime.py` calls:
+and the entries `native/runtime.py` calls, as `abi.py` defines them:
 
     void NAME(T* x, T* w, T* b, T* y, i64 batch, T* tile, ptr plan)
 
-`tile` is scratch of 2 x N x LANES elements: n, then z (a tier may keep
-pre-activations there). `plan` is an array of 8-byte slots (indices `PLAN_*`) holding the net's index
-arrays and counts, so that a tier which reads the topology at run time can be
-compiled once for every net with the same activation codes.
+`tile` is scratch laid out as `abi.FORWARD_SCRATCH` (n, then z: a tier may
+keep pre-activations there). `plan` is the array of 8-byte slots
+(`abi.PLAN_*`) that `native/plan.py` fills with the net's index arrays and
+counts, so that a tier which reads the topology at run time can be compiled
+once for every net with the same activation codes.
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 from llvmlite import ir
+
+from . import abi
 
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
+# The IR type of each argument kind of `abi.ENTRIES`.
+_KIND_TYPES = {abi.ARRAY: PTR, abi.COUNT: I64, abi.SCRATCH: PTR, abi.PLAN: PTR}
 
-# Slots of the plan array (see module docstring); runtime.py fills them.
-PLAN_IN_PTR, PLAN_IN_SRC, PLAN_ORDER, PLAN_SEGS, PLAN_N_SEGS = 0, 1, 2, 3, 4
-PLAN_INPUTS, PLAN_N_INPUTS, PLAN_OUTPUTS, PLAN_N_OUTPUTS = 5, 6, 7, 8
-# The backward pass also reads these (see grad.py).
-PLAN_N_NEURONS, PLAN_N_WEIGHTS, PLAN_OUT_PTR, PLAN_OUT_DST, PLAN_OUT_EDGE = 9, 10, 11, 12, 13
-PLAN_SEED_ROW, PLAN_N_SEED_ROWS, PLAN_SEED_OF_OUTPUT = 14, 15, 16
-# Byte offset of the data pointer inside a numpy array object (see objects_wrapper).
-PLAN_DATA_OFFSET = 17
-# The reverse schedule (see plan.py).
-PLAN_REVERSE_ORDER, PLAN_REVERSE_SEGS, PLAN_N_REVERSE_SEGS = 18, 19, 20
-# Tiles per group of the backward pass (see grad.py).
-PLAN_GRAD_TILES = 21
-PLAN_SLOTS = 22
-# Segment code of the inputs in the reverse schedule: their Dn is dx.
-INPUT_CODE = -1
 
-FORWARD = "jitnet_forward"
-# The same pass on a one-register tile, for calls of a few samples.
-FORWARD_NARROW = "jitnet_forward_narrow"
-OBJECTS_SUFFIX = "_objects"
-
-# NOTE: 32 float32 or 16 float64 lanes: two 512-bit vectors (four 256-bit on
-# AVX2), enough independent FMA chains per neuron to hide most of its latency.
-LANES = {"float32": 32, "float64": 16}
-NARROW_LANES = {"float32": 8, "float64": 4}
-TILE_ALIGN = 64
+def entry_function(module: ir.Module, name: str, entry: Optional[str] = None) -> ir.Function:
+    """Declare `name` in `module` with the signature `abi.ENTRIES[entry or name]`: arguments named,
+    every pointer `noalias`."""
+    signature = abi.ENTRIES[entry or name]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_KIND_TYPES[k] for _, k in signature]),
+                     name=name)
+    for arg, (arg_name, kind) in zip(fn.args, signature):
+        arg.name = arg_name
+        if kind != abi.COUNT:
+            arg.add_attribute("noalias")
+    return fn
 
 
 def scalar_type(dtype: str) -> ir.Type:
-    return ir.FloatType() if dtype == "float32" else ir.DoubleType()
+    return {"float": ir.FloatType, "double": ir.DoubleType}[abi.precision(dtype).ir_type]()
 
 
 @dataclass
@@ -70,11 +62,22 @@ class TileContext:
     plan: ir.Value
     ztile: ir.Value = None   # where pre-activations z are kept (the section after n)
 
-
     @property
     def align(self) -> int:
         """Alignment of a scalar in a user's numpy buffer."""
-        return 4 if self.dtype == "float32" else 8
+        return abi.precision(self.dtype).itemsize
+
+    def offsets(self, layout: abi.Layout, **counts: ir.Value) -> dict:
+        """The sections of `layout` (see `abi.scratch_offsets`) as i64 element offsets."""
+        p = abi.precision(self.dtype)
+        known = dict(counts, lanes=I64(self.lanes), partial_lanes=I64(p.partial_lanes))
+        bld = self.builder
+        return abi.scratch_offsets(layout, lambda f: I64(f) if isinstance(f, int) else known[f],
+                                   bld.mul, bld.add)
+
+    def section(self, base: ir.Value, offset: ir.Value) -> ir.Value:
+        """Pointer `offset` elements after `base`."""
+        return self.builder.gep(base, [offset], inbounds=True, source_etype=self.scalar)
 
     def row(self, j: ir.Value, base: ir.Value = None) -> ir.Value:
         """Pointer to neuron j's row (j an i64) of the tile, or of another N x lanes section."""
@@ -85,7 +88,7 @@ class TileContext:
     @property
     def row_align(self) -> int:
         """Alignment of a tile row: the tile is 64-byte aligned, a row lanes x itemsize long."""
-        return min(TILE_ALIGN, self.lanes * self.align)
+        return min(abi.TILE_ALIGN, self.lanes * self.align)
 
     def load_row(self, j: ir.Value, name: str = "", base: ir.Value = None) -> ir.Value:
         return self.builder.load(self.row(j, base), name=name, align=self.row_align, typ=self.vector)
@@ -122,7 +125,8 @@ class TileContext:
 
 def vector_intrinsic(module: ir.Module, name: str, vector: ir.VectorType, arity: int) -> ir.Function:
     """Declare (once) an overloaded intrinsic on a vector type, e.g. `llvm.fma.v32f32`."""
-    suffix = f"v{vector.count}{'f32' if isinstance(vector.element, ir.FloatType) else 'f64'}"
+    dtype = {"float": "float32", "double": "float64"}[str(vector.element)]
+    suffix = f"v{vector.count}{abi.precision(dtype).suffix}"
     full = f"{name}.{suffix}"
     if full in module.globals:
         return module.globals[full]
@@ -163,24 +167,20 @@ class _Loop:
         return False
 
 
-def forward_function(module: ir.Module, dtype: str, emit_body, lanes: int = None,
-                     name: str = FORWARD) -> ir.Function:
+def forward_function(module: ir.Module, dtype: str, emit_body, lanes: Optional[int] = None,
+                     name: str = abi.FORWARD) -> ir.Function:
     """Define the forward entry `name` (and `name` + `_objects`) in `module`.
 
-    `emit_body(ctx)` emits one tile's neuron updates; `lanes` defaults to LANES[dtype].
+    `emit_body(ctx)` emits one tile's neuron updates; `lanes` defaults to the dtype's tile lanes.
     """
     scalar = scalar_type(dtype)
-    lanes = lanes or LANES[dtype]
-    fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64, PTR, PTR])
-    fn = ir.Function(module, fnty, name=name)
+    lanes = lanes or abi.precision(dtype).lanes
+    fn = entry_function(module, name)
     x, w, b, y, batch, tile, plan = fn.args
-    for arg, name in zip(fn.args, ("x", "w", "b", "y", "batch", "tile", "plan")):
-        arg.name = name
-    for arg in (x, w, b, y, tile, plan):
-        arg.add_attribute("noalias")
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
     ctx = TileContext(bld, dtype, lanes, scalar, ir.VectorType(scalar, lanes), w, b, tile, plan)
-    ctx.ztile = ctx.row(ctx.plan_slot(PLAN_N_NEURONS, I64, "n_neurons"))
+    sections = ctx.offsets(abi.FORWARD_SCRATCH, n_neurons=ctx.plan_slot(abi.PLAN_N_NEURONS, I64, "n_neurons"))
+    ctx.ztile = ctx.section(tile, sections["z"])
 
     n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
     with counted_loop(bld, I64(0), n_tiles, "tile") as t:
@@ -188,8 +188,8 @@ def forward_function(module: ir.Module, dtype: str, emit_body, lanes: int = None
         count = min_i64(bld, bld.sub(batch, first), I64(lanes), "count")
         load_inputs(ctx, x, first, count)
         emit_body(ctx)
-        outputs = ctx.plan_slot(PLAN_OUTPUTS, PTR, "outputs")
-        n_out = ctx.plan_slot(PLAN_N_OUTPUTS, I64, "n_outputs")
+        outputs = ctx.plan_slot(abi.PLAN_OUTPUTS, PTR, "outputs")
+        n_out = ctx.plan_slot(abi.PLAN_N_OUTPUTS, I64, "n_outputs")
         transpose_out(ctx, y, outputs, n_out, first, count)
     bld.ret_void()
     objects_wrapper(module, fn)
@@ -197,7 +197,7 @@ def forward_function(module: ir.Module, dtype: str, emit_body, lanes: int = None
 
 
 def objects_wrapper(module: ir.Module, forward: ir.Function) -> ir.Function:
-    """`<forward>_objects`: `forward` taking numpy array objects for x, w, b and y.
+    """`<forward>_objects`: `forward` taking numpy array objects for its `abi.ARRAY` arguments.
 
     NOTE: small calls are dominated by Python's cost of asking numpy for a
     buffer's address (~2 us each); passing the array objects themselves (ctypes
@@ -205,16 +205,18 @@ def objects_wrapper(module: ir.Module, forward: ir.Function) -> ir.Function:
     the runtime measured and put in the plan costs nothing. The runtime only
     uses this entry after checking that offset on this numpy.
     """
-    fn = ir.Function(module, forward.function_type, name=forward.name + OBJECTS_SUFFIX)
+    fn = entry_function(module, forward.name + abi.OBJECTS_SUFFIX, forward.name)
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
-    plan = fn.args[6]
-    offset = bld.load(bld.gep(plan, [I64(PLAN_DATA_OFFSET)], inbounds=True, source_etype=I64),
+    plan = fn.args[[k for _, k in abi.ENTRIES[forward.name]].index(abi.PLAN)]
+    offset = bld.load(bld.gep(plan, [I64(abi.PLAN_DATA_OFFSET)], inbounds=True, source_etype=I64),
                       align=8, typ=I64)
-    data = []
-    for obj in fn.args[:4]:
-        field = bld.gep(obj, [offset], inbounds=True, source_etype=ir.IntType(8))
-        data.append(bld.load(field, align=8, typ=PTR))
-    bld.call(forward, data + list(fn.args[4:]))
+    args = []
+    for arg, (_, kind) in zip(fn.args, abi.ENTRIES[forward.name]):
+        if kind == abi.ARRAY:
+            field = bld.gep(arg, [offset], inbounds=True, source_etype=ir.IntType(8))
+            arg = bld.load(field, align=8, typ=PTR)
+        args.append(arg)
+    bld.call(forward, args)
     bld.ret_void()
     return fn
 
@@ -231,8 +233,8 @@ def load_inputs(ctx: TileContext, x, first, count):
     k); a partial tile goes lane by lane and never reads past the batch.
     """
     bld = ctx.builder
-    inputs = ctx.plan_slot(PLAN_INPUTS, PTR, "inputs")
-    n_in = ctx.plan_slot(PLAN_N_INPUTS, I64, "n_inputs")
+    inputs = ctx.plan_slot(abi.PLAN_INPUTS, PTR, "inputs")
+    n_in = ctx.plan_slot(abi.PLAN_N_INPUTS, I64, "n_inputs")
     full = bld.icmp_signed("==", count, I64(ctx.lanes))
     with bld.if_else(full) as (whole, partial):
         with whole:
@@ -267,8 +269,7 @@ def _store_cell(ctx: TileContext, value, row, lane):
 def index_at(ctx: TileContext, base, k) -> ir.Value:
     """base[k] of an int32 index array, widened to i64."""
     bld = ctx.builder
-    raw = bld.load(bld.gep(base, [k], inbounds=True, source_etype=I32), align=4, typ=I32)
-    return bld.sext(raw, I64)
+    return bld.sext(load_i32(bld, base, k), I64)
 
 
 def transpose_out(ctx: TileContext, dest, rows, n_rows, first, count, base=None):
@@ -298,3 +299,28 @@ def transpose_out(ctx: TileContext, dest, rows, n_rows, first, count, base=None)
                                      align=ctx.align, typ=ctx.scalar)
                     bld.store(value, bld.gep(dest, [bld.add(start, k)], inbounds=True,
                                              source_etype=ctx.scalar), align=ctx.align)
+
+
+def entry_alloca(bld: ir.IRBuilder, typ: ir.Type, name: str, count: int = 1):
+    """An alloca in the entry block, where SROA promotes it to a register (when `count` is 1)."""
+    entry = bld.function.entry_basic_block
+    with bld.goto_block(entry):
+        bld.position_at_start(entry)
+        if count == 1:
+            return bld.alloca(typ, name=name)
+        buffer = bld.alloca(typ, size=I64(count), name=name)
+        # NOTE: llvmlite types an alloca as `T*`; the IR text is the same with
+        # an opaque `ptr`, which lets the buffer be addressed like the tile.
+        buffer.type = PTR
+        return buffer
+
+
+def load_i32(bld: ir.IRBuilder, base: ir.Value, index: ir.Value) -> ir.Value:
+    """base[index] of an int32 array."""
+    return bld.load(bld.gep(base, [index], inbounds=True, source_etype=I32), align=4, typ=I32)
+
+
+def load_i64(bld: ir.IRBuilder, base: ir.Value, index: ir.Value, name: str = "") -> ir.Value:
+    """base[index] of an int64 array."""
+    return bld.load(bld.gep(base, [index], inbounds=True, source_etype=I64), align=8, typ=I64,
+                    name=name)

@@ -1,5 +1,8 @@
 """What compiled code reads about a net: `Net` + outputs -> `Plan` (index arrays and their slot array).
 
+The slots, their meaning and the tile-group policy are `lower/abi.py`'s; this
+module only fills them.
+
 The CSR tier's machine code does not depend on the topology: it walks the
 plan's arrays. Besides the CSC/CSR arrays the plan holds two schedules cut
 into *segments* `(start, stop, code, shared)`:
@@ -18,8 +21,8 @@ independent and their order inside it changes no result.
 
 import numpy as np
 
-from ..lower import grad, tile
-from ..lower.tile import INPUT_CODE
+from ..lower import abi
+from ..lower.abi import INPUT_CODE
 from ..net import ranges
 
 
@@ -36,28 +39,28 @@ class Plan:
         self.out_ptr = np.ascontiguousarray(net.out_ptr, dtype=np.int64)
         self.out_dst = net.out_dst.astype(np.int32)
         self.out_edge = net.out_edge.astype(np.int32)
-        self.seed_row = grad.seed_rows(outputs, net.n_neurons)
+        self.seed_row = abi.seed_rows(outputs, net.n_neurons)
         self.seed_of_output = self.seed_row[outputs].astype(np.int32)
         self.n_seed_rows = int(self.seed_row.max(initial=-1)) + 1
-        self.grad_tiles = grad.tiles_per_group(net.n_neurons, dense_share(net, self.order, self.segments))
-        self.slots = np.zeros(tile.PLAN_SLOTS, dtype=np.uint64)
-        for slot, value in ((tile.PLAN_IN_PTR, self.in_ptr), (tile.PLAN_IN_SRC, self.in_src),
-                            (tile.PLAN_ORDER, self.order), (tile.PLAN_SEGS, self.segments),
-                            (tile.PLAN_INPUTS, self.inputs), (tile.PLAN_OUTPUTS, self.outputs),
-                            (tile.PLAN_OUT_PTR, self.out_ptr), (tile.PLAN_OUT_DST, self.out_dst),
-                            (tile.PLAN_OUT_EDGE, self.out_edge), (tile.PLAN_SEED_ROW, self.seed_row),
-                            (tile.PLAN_SEED_OF_OUTPUT, self.seed_of_output),
-                            (tile.PLAN_REVERSE_ORDER, self.reverse_order),
-                            (tile.PLAN_REVERSE_SEGS, self.reverse_segments)):
+        self.grad_tiles = abi.tiles_per_group(net.n_neurons, dense_share(net, self.order, self.segments))
+        self.slots = np.zeros(abi.PLAN_SLOTS, dtype=np.uint64)
+        for slot, value in ((abi.PLAN_IN_PTR, self.in_ptr), (abi.PLAN_IN_SRC, self.in_src),
+                            (abi.PLAN_ORDER, self.order), (abi.PLAN_SEGS, self.segments),
+                            (abi.PLAN_INPUTS, self.inputs), (abi.PLAN_OUTPUTS, self.outputs),
+                            (abi.PLAN_OUT_PTR, self.out_ptr), (abi.PLAN_OUT_DST, self.out_dst),
+                            (abi.PLAN_OUT_EDGE, self.out_edge), (abi.PLAN_SEED_ROW, self.seed_row),
+                            (abi.PLAN_SEED_OF_OUTPUT, self.seed_of_output),
+                            (abi.PLAN_REVERSE_ORDER, self.reverse_order),
+                            (abi.PLAN_REVERSE_SEGS, self.reverse_segments)):
             self.slots[slot] = value.ctypes.data
-        for slot, count in ((tile.PLAN_N_SEGS, len(self.segments)),
-                            (tile.PLAN_N_INPUTS, len(self.inputs)),
-                            (tile.PLAN_N_OUTPUTS, len(self.outputs)),
-                            (tile.PLAN_N_NEURONS, net.n_neurons),
-                            (tile.PLAN_N_WEIGHTS, net.n_weights),
-                            (tile.PLAN_N_SEED_ROWS, self.n_seed_rows),
-                            (tile.PLAN_N_REVERSE_SEGS, len(self.reverse_segments)),
-                            (tile.PLAN_GRAD_TILES, self.grad_tiles)):
+        for slot, count in ((abi.PLAN_N_SEGS, len(self.segments)),
+                            (abi.PLAN_N_INPUTS, len(self.inputs)),
+                            (abi.PLAN_N_OUTPUTS, len(self.outputs)),
+                            (abi.PLAN_N_NEURONS, net.n_neurons),
+                            (abi.PLAN_N_WEIGHTS, net.n_weights),
+                            (abi.PLAN_N_SEED_ROWS, self.n_seed_rows),
+                            (abi.PLAN_N_REVERSE_SEGS, len(self.reverse_segments)),
+                            (abi.PLAN_GRAD_TILES, self.grad_tiles)):
             self.slots[slot] = count
         self.address = self.slots.ctypes.data
 

@@ -1,51 +1,48 @@
 """Run compiled code on numpy buffers: `Jitted` + `Net` -> `CompiledNet` (SPEC §4).
 
-Everything the native code reads is checked here first: arrays are converted
-to the net's dtype and C order (a copy only when needed), and every shape is
-checked before the call, so native code never reads or writes outside a
-buffer. The call goes through ctypes' `CFUNCTYPE`, which releases the GIL.
-Large batches are split into contiguous runs of whole tiles, one per thread,
-by a fixed rule (`_split`) that depends only on the net, the batch size and
-`threads=`; since every sample is computed alone, any split gives the same bits.
+Everything the native code reads is checked first (`checks.py`): arrays are
+converted to the net's dtype and C order (a copy only when needed), and every
+shape is checked before the call, so native code never reads or writes
+outside a buffer. The entries' ctypes prototypes (`CFUNCTYPE`, which releases
+the GIL) and the scratch sizes come from `lower/abi.py`, the one definition of
+the native interface. Large batches are split by `pool.py`'s fixed rule.
 """
 
 import ctypes
 import functools
-import os
 import threading
-from collections import namedtuple
-from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from ..losses import loss_and_cotangent
-from ..lower import grad, tile
-from ..lower.tile import LANES, NARROW_LANES, TILE_ALIGN
-from .checks import check_out, real_array
+from ..lower import abi
+from . import checks, pool
 from .plan import Plan
 
-_P, _N = ctypes.c_void_p, ctypes.c_int64
-_FORWARD_ABI = ctypes.CFUNCTYPE(None, _P, _P, _P, _P, _N, _P, _P)
-_BACKWARD_ABI = ctypes.CFUNCTYPE(None, _P, _P, _P, _P, _P, _P, _P, _N, _P, _P)
+# The ctypes type of each argument kind of `abi.ENTRIES` (an `_objects` entry
+# takes its ARRAY arguments as the numpy objects themselves).
+_CTYPES = {abi.ARRAY: ctypes.c_void_p, abi.COUNT: ctypes.c_int64, abi.SCRATCH: ctypes.c_void_p,
+           abi.PLAN: ctypes.c_void_p}
 
-_O = ctypes.py_object
-_OBJECTS_ABI = ctypes.CFUNCTYPE(None, _O, _O, _O, _O, _N, _P, _P)
 
-Gradients = namedtuple("Gradients", ["dx", "dw", "db"])
-Gradients.__doc__ = "The VJP of `CompiledNet.forward`: dx per sample; dw, db summed over the batch."
+def prototype(entry: str):
+    """The ctypes `CFUNCTYPE` of `entry`, from its signature in `abi.ENTRIES`."""
+    objects = entry.endswith(abi.OBJECTS_SUFFIX)
+    return ctypes.CFUNCTYPE(None, *[ctypes.py_object if objects and kind == abi.ARRAY else _CTYPES[kind]
+                                    for _, kind in abi.ENTRIES[entry]])
 
-# NOTE: below this many multiply-adds per thread a second thread costs more
-# than it saves. benchmarks/threads.py put the crossover at 0.4-0.5 ms of
-# one-thread work (5-10M multiply-adds); this sits above it, because in a busy
-# process 64-32-10 at batch 4096 (10M) ran 0.6-0.8x on two threads.
-_MIN_WORK_PER_THREAD = 8_000_000
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
+class Gradients(NamedTuple):
+    """The VJP of `CompiledNet.forward`: `dx` per sample; `dw`, `db` summed over the batch."""
+
+    dx: np.ndarray
+    dw: np.ndarray
+    db: np.ndarray
 
 
 @functools.lru_cache(maxsize=None)
-def array_data_offset():
+def array_data_offset() -> Optional[int]:
     """Byte offset of the data pointer in a numpy array object, or None if it cannot be trusted.
 
     NOTE: numpy's C struct puts `data` right after the object header; this
@@ -57,16 +54,6 @@ def array_data_offset():
         if all(ctypes.c_void_p.from_address(id(a) + offset).value == a.ctypes.data for a in probes):
             return offset
     return None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process-wide worker pool, created on first use (a documented global)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
-                                       thread_name_prefix="jitnet")
-        return _POOL
 
 
 class CompiledNet:
@@ -92,14 +79,15 @@ class CompiledNet:
         self._lazy_lock = threading.Lock()
         self._plan = Plan(net, outputs)
         self._shape = (net.n_neurons, net.n_weights, net.n_inputs, len(self._plan.outputs))
-        self._lanes = LANES[dtype]
-        self._narrow_lanes = NARROW_LANES[dtype]
-        self._forward = _FORWARD_ABI(jitted.address(tile.FORWARD))
+        self._precision = abi.precision(dtype)
+        self._lanes = self._precision.lanes
+        self._forward = prototype(abi.FORWARD)(jitted.address(abi.FORWARD))
         offset = array_data_offset()
         self._objects = self._make_narrow = self._narrow = None
         if offset is not None:
-            self._plan.slots[tile.PLAN_DATA_OFFSET] = offset
-            self._objects = _OBJECTS_ABI(jitted.address(tile.FORWARD + tile.OBJECTS_SUFFIX))
+            self._plan.slots[abi.PLAN_DATA_OFFSET] = offset
+            objects = abi.FORWARD + abi.OBJECTS_SUFFIX
+            self._objects = prototype(objects)(jitted.address(objects))
             self._make_narrow = make_narrow
         self._work = self.n_weights + self.n_neurons
         self._zero_b = np.zeros(self.n_neurons, dtype=self.dtype)
@@ -135,6 +123,21 @@ class CompiledNet:
         """The machine code, as assembly text."""
         return self._jitted.asm
 
+    @property
+    def ir_backward(self) -> str:
+        """The gradient module's optimised IR (compiled now if no backward call has built it)."""
+        return self._gradient()[0].ir
+
+    @property
+    def ir_backward_unoptimized(self) -> str:
+        """The gradient module's IR as lowered (for the SSA tier: `%Dn04`, `%Dz04`, ...)."""
+        return self._gradient()[0].ir_unoptimized
+
+    @property
+    def asm_backward(self) -> str:
+        """The gradient module's machine code, as assembly text."""
+        return self._gradient()[0].asm
+
     def init(self, seed: int = 0):
         """Starting weights: uniform(-1, 1) / sqrt(fan_in of the target), canonical order; b = 0."""
         fan_in = self.net.fan_in[self.net.edges[:, 1]]
@@ -147,13 +150,13 @@ class CompiledNet:
         `out`, if given, is a C-ordered array of the net's dtype shaped like
         the result; it is filled and returned (no allocation per call).
         """
-        x, single = self._samples(x)
+        x, single = checks.samples(x, self.n_inputs, self.dtype)
         w, b = self._parameters(w, b)
         shape = (self.n_outputs,) if single else (len(x), self.n_outputs)
         if out is None:
             y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
         else:
-            check_out(out, shape, self.dtype)
+            checks.check_out(out, shape, self.dtype)
             y = out.reshape(len(x), self.n_outputs)
         if len(x):
             self._run(x, w, b, y)
@@ -163,25 +166,22 @@ class CompiledNet:
 
     def _run(self, x, w, b, y):
         batch = len(x)
-        if self._objects is not None and batch * self._work < 2 * _MIN_WORK_PER_THREAD:
+        if self._objects is not None and pool.is_small(batch, self._work):
             # NOTE: too little work for a second thread: one call, no address
             # lookups, and a one-register tile when that covers the batch.
-            small = self._make_narrow is not None and batch <= self._narrow_lanes
+            small = self._make_narrow is not None and batch <= self._precision.narrow_lanes
             call = self._narrow_function() if small else self._objects
             call(x, w, b, y, batch, self._scratch_for("tile"), self._plan.address)
             return
-        chunks = _split(batch, self._lanes, self.threads, self._work)
-        args = (w.ctypes.data, b.ctypes.data, self._plan.address)
-        futures = [_pool().submit(self._call, x, y, lo, hi, args) for lo, hi in chunks[1:]]
-        self._call(x, y, *chunks[0], args)
-        for f in futures:
-            f.result()
+        chunks = pool.split(batch, self._lanes, self.threads, self._work)
+        w_at, b_at = w.ctypes.data, b.ctypes.data
 
-    def _call(self, x, y, lo, hi, args):
-        w, b, plan = args
-        x_at = x.ctypes.data + lo * x.strides[0]
-        y_at = y.ctypes.data + lo * y.strides[0]
-        self._forward(x_at, w, b, y_at, hi - lo, self._scratch_for("tile"), plan)
+        def run(k):
+            lo, hi = chunks[k]
+            self._forward(x.ctypes.data + lo * x.strides[0], w_at, b_at, y.ctypes.data + lo * y.strides[0],
+                          hi - lo, self._scratch_for("tile"), self._plan.address)
+
+        pool.run_each(len(chunks), run)
 
     def backward(self, x, w=None, b=None, dy=None, out=None):
         """The VJP: `Gradients(dx, dw, db)` for cotangent `dy` (shaped like forward's y).
@@ -200,24 +200,13 @@ class CompiledNet:
         """
         if dy is None:
             raise TypeError("backward() needs dy, the cotangent of the outputs")
-        x, single = self._samples(x)
+        x, single = checks.samples(x, self.n_inputs, self.dtype)
         w, b = self._parameters(w, b)
-        dy = self._cotangent(dy, len(x), single)
+        dy = checks.cotangent(dy, len(x), single, self.n_outputs, self.dtype)
         if out is not None:
-            out = self._gradient_buffers(out, len(x), single)
+            dx_shape = (self.n_inputs,) if single else (len(x), self.n_inputs)
+            out = Gradients(*checks.gradient_buffers(out, dx_shape, self.n_weights, self.n_neurons, self.dtype))
         return self._backward(x, w, b, dy, single, out)
-
-    def _gradient_buffers(self, out, batch: int, single: bool):
-        """`backward`'s `out=` as a `Gradients`, each buffer checked (and named in the error)."""
-        try:
-            dx, dw, db = out
-        except (TypeError, ValueError):
-            raise TypeError(f"out must be three arrays (dx, dw, db), got {type(out).__name__}") from None
-        shape = (self.n_inputs,) if single else (batch, self.n_inputs)
-        check_out(dx, shape, self.dtype, "out.dx")
-        check_out(dw, (self.n_weights,), self.dtype, "out.dw")
-        check_out(db, (self.n_neurons,), self.dtype, "out.db")
-        return Gradients(dx, dw, db)
 
     def loss_and_grad(self, x, w=None, b=None, target=None, loss="mse"):
         """`(loss, dw, db)`: a loss summed over the batch and its gradients (SPEC §4).
@@ -227,7 +216,7 @@ class CompiledNet:
         """
         if target is None:
             raise TypeError("loss_and_grad() needs target")
-        x, single = self._samples(x)
+        x, single = checks.samples(x, self.n_inputs, self.dtype)
         w, b = self._parameters(w, b)
         y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
         if len(x):
@@ -254,12 +243,12 @@ class CompiledNet:
             dw.fill(0)
             db.fill(0)
             return Gradients(dx, dw, db) if out is None else out
-        function = self._gradient_function()
+        function = self._gradient()[1]
         work = 3 * (self.n_weights + self.n_neurons)
-        if batch * work < 2 * _MIN_WORK_PER_THREAD:
-            chunks = [(0, batch)]  # NOTE: what `_split` gives for this little work, without its cost
+        if pool.is_small(batch, work):
+            chunks = [(0, batch)]  # NOTE: what `pool.split` gives for this little work, without its cost
         else:
-            chunks = _split(batch, self._lanes, self.threads, work)
+            chunks = pool.split(batch, self._lanes, self.threads, work)
         sums = [(dw, db)] + [(np.empty(self.n_weights, self.dtype), np.empty(self.n_neurons, self.dtype))
                              for _ in chunks[1:]]
 
@@ -271,10 +260,7 @@ class CompiledNet:
                      _data_address(dw_k), _data_address(db_k), hi - lo, self._scratch_for("grad"),
                      self._plan.address)
 
-        futures = [_pool().submit(run, k) for k in range(1, len(chunks))]
-        run(0)
-        for f in futures:
-            f.result()
+        pool.run_each(len(chunks), run)
         # NOTE: per-thread partial sums are added in chunk order: a fixed order.
         for dw_k, db_k in sums[1:]:
             dw += dw_k
@@ -283,12 +269,13 @@ class CompiledNet:
             return out
         return Gradients(dx[0] if single else dx, dw, db)
 
-    def _gradient_function(self):
+    def _gradient(self):
+        """(the gradient module's `Jitted`, its entry), built on first use."""
         with self._lazy_lock:
             if self._grad is None:
                 jitted = self._make_grad()
-                self._grad = (jitted, _BACKWARD_ABI(jitted.address(grad.BACKWARD)))
-        return self._grad[1]
+                self._grad = (jitted, prototype(abi.BACKWARD)(jitted.address(abi.BACKWARD)))
+        return self._grad
 
     def _narrow_function(self):
         """The one-register forward (built on first use), taking array objects."""
@@ -296,8 +283,8 @@ class CompiledNet:
             with self._lazy_lock:
                 if self._narrow is None:
                     jitted = self._make_narrow()
-                    address = jitted.address(tile.FORWARD_NARROW + tile.OBJECTS_SUFFIX)
-                    self._narrow = (jitted, _OBJECTS_ABI(address))
+                    entry = abi.FORWARD_NARROW + abi.OBJECTS_SUFFIX
+                    self._narrow = (jitted, prototype(entry)(jitted.address(entry)))
         return self._narrow[1]
 
     def _scratch_for(self, kind: str) -> int:
@@ -305,40 +292,19 @@ class CompiledNet:
         address = getattr(self._scratch, kind, None)
         if address is None:
             if kind == "tile":
-                size = 2 * self.n_neurons * self._lanes     # n, then z (see tile.py)
+                size = abi.scratch_size(abi.FORWARD_SCRATCH, self.dtype, n_neurons=self.n_neurons)
             else:
-                size = grad.scratch_size(self.dtype.name, self.n_neurons, self.n_weights,
-                                         self._plan.n_seed_rows, self._plan.grad_tiles)
-            raw = np.empty(size * self.dtype.itemsize + TILE_ALIGN, dtype=np.uint8)
-            offset = (-raw.ctypes.data) % TILE_ALIGN
+                size = abi.scratch_size(abi.BACKWARD_SCRATCH, self.dtype, n_neurons=self.n_neurons,
+                                        n_weights=self.n_weights, n_seed_rows=self._plan.n_seed_rows,
+                                        group=self._plan.grad_tiles)
+            raw = np.empty(size * self._precision.itemsize + abi.TILE_ALIGN, dtype=np.uint8)
+            offset = (-raw.ctypes.data) % abi.TILE_ALIGN
             setattr(self._scratch, kind + "_buffer", raw)
             address = raw.ctypes.data + offset
             setattr(self._scratch, kind, address)
         return address
 
-    # -- argument checks (SPEC §4): before every native call --
-    def _samples(self, x):
-        x = self._array(x, "x")
-        n_in = self.n_inputs
-        if x.ndim == 1 and x.shape[0] == n_in:
-            return x.reshape(1, n_in), True
-        if x.ndim == 2 and x.shape[1] == n_in:
-            return x, False
-        raise ValueError(f"x has shape {x.shape}; expected ({n_in},) or (batch, {n_in})")
-
-    def _array(self, value, name: str) -> np.ndarray:
-        """`value` as a C-ordered array of the net's dtype (itself when it already is one)."""
-        if type(value) is np.ndarray and value.dtype == self.dtype and value.flags.c_contiguous:
-            return value
-        return real_array(value, name, self.dtype)
-
-    def _cotangent(self, dy, batch, single):
-        dy = real_array(dy, "dy", self.dtype)
-        expected = (self.n_outputs,) if single else (batch, self.n_outputs)
-        if dy.shape != expected:
-            raise ValueError(f"dy has shape {dy.shape}; expected {expected}, shaped like forward's y")
-        return dy.reshape(batch, self.n_outputs)
-
+    # -- argument checks (SPEC §4, `checks.py`): before every native call --
     def _parameters(self, w, b):
         if w is None:
             if self.net.weights is None:
@@ -348,13 +314,8 @@ class CompiledNet:
                 self._own = (self.net.weights.astype(self.dtype), own_b.astype(self.dtype))
             w, own_b = self._own
             b = own_b if b is None else b
-        w = self._array(w, "w")
-        if w.shape != (self.n_weights,):
-            raise ValueError(f"w has shape {w.shape}; expected ({self.n_weights},), one per edge")
-        b = self._zero_b if b is None else self._array(b, "b")
-        if b.shape != (self.n_neurons,):
-            raise ValueError(f"b has shape {b.shape}; expected ({self.n_neurons},), one per neuron")
-        return w, b
+        return checks.parameters(w, self._zero_b if b is None else b, self.n_weights, self.n_neurons,
+                                 self.dtype)
 
 
 def _data_address(a: np.ndarray) -> int:
@@ -366,14 +327,3 @@ def _data_address(a: np.ndarray) -> int:
     if offset is None:
         return a.ctypes.data
     return ctypes.c_void_p.from_address(id(a) + offset).value or 0
-
-
-
-
-def _split(batch: int, lanes: int, threads: int, work_per_sample: int):
-    """Contiguous runs of whole tiles, one per thread; a fixed function of its arguments."""
-    tiles = -(-batch // lanes)
-    useful = max(1, min(threads, tiles, batch * work_per_sample // _MIN_WORK_PER_THREAD))
-    per = -(-tiles // useful)
-    bounds = [min(k * per * lanes, batch) for k in range(useful + 1)]
-    return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
