@@ -20,7 +20,10 @@ floats, which numpy does not let widen a float32 array).
 
 import numpy as np
 
-__all__ = ["Adam", "Optimizer", "RMSprop", "SGD"]
+__all__ = ["OPTIMIZERS", "Adam", "Optimizer", "RMSprop", "SGD", "by_name"]
+
+# The names `jitnet train --optimizer` and `train(optimizer=...)` accept, in the CLI's order.
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 
 
 class Optimizer:
@@ -145,6 +148,27 @@ class Adam(Optimizer):
         m_hat = m / (1 - self.beta1 ** self.t)
         v_hat = v / (1 - self.beta2 ** self.t)
         p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def by_name(name: str, lr: float = 1e-3) -> "Optimizer":
+    """The optimizer a name stands for (SPEC §6): `momentum` is `SGD(lr, momentum=0.9)`; the
+    others are their class with its defaults but `lr`.
+
+        >>> by_name("momentum", 0.1).momentum
+        0.9
+
+    Raises:
+        ValueError: for a name not in `OPTIMIZERS`.
+    """
+    if name == "sgd":
+        return SGD(lr)
+    if name == "momentum":
+        return SGD(lr, momentum=0.9)
+    if name == "rmsprop":
+        return RMSprop(lr)
+    if name == "adam":
+        return Adam(lr)
+    raise ValueError(f"optimizer {name!r}; expected an Optimizer or one of {', '.join(map(repr, OPTIMIZERS))}")
 
 
 def _gradient(p, g, k: int) -> np.ndarray:
