@@ -40,7 +40,8 @@ def check_target(kind: str, target, n: int, k: int, single: bool, name: str = "t
     """
     if kind not in LOSSES:
         raise ValueError(f"loss={kind!r}; expected one of {', '.join(LOSSES)}")
-    raw = real_array(target, name, None)
+    # NOTE: ascontiguousarray (inside real_array) makes a 0-d array 1-d; the caller's shape is kept.
+    raw = real_array(target, name, None).reshape(np.shape(target))
     rows = (k,) if single else (n, k)
     labels = () if single else (n,)
     integer = raw.dtype.kind in "iu"
@@ -67,7 +68,7 @@ def check_target(kind: str, target, n: int, k: int, single: bool, name: str = "t
 def _classes(classes: np.ndarray, k: int, name: str) -> np.ndarray:
     bad = np.flatnonzero((classes < 0) | (classes >= k))
     if bad.size:
-        raise ValueError(f"{name}[{bad[0]}] is class {classes[bad[0]]}; expected 0 .. {k - 1} (one per output)")
+        raise ValueError(f"{name}[{bad[0]}] is class {classes[bad[0]]}; expected 0 .. {k - 1}, one class per output (out of range)")
     return classes.astype(np.int64)
 
 
@@ -79,7 +80,7 @@ def _probabilities(t: np.ndarray, name: str) -> np.ndarray:
                          f"one-hot or probability rows (entries >= 0, each row summing to 1)")
     off = np.flatnonzero(np.abs(t.sum(axis=1) - 1.0) > _SUM_TOLERANCE)
     if off.size:
-        raise ValueError(f"{name}[{off[0]}] sums to {t[off[0]].sum()!r}; expected one-hot or "
+        raise ValueError(f"{name}[{off[0]}] sums to {float(t[off[0]].sum())!r}; expected one-hot or "
                          f"probability rows, each summing to 1")
     return t
 
@@ -90,7 +91,9 @@ def loss_and_cotangent(kind: str, y: np.ndarray, target, single: bool) -> Tuple[
     t = check_target(kind, target, len(y), y.shape[1], single)
     if kind == "mse":
         diff = y - t
-        return 0.5 * float(np.sum(diff * diff)), diff
+        # NOTE: huge outputs overflow to inf quietly: the caller (train) reports a non-finite loss itself.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return 0.5 * float(np.sum(diff * diff)), diff
     if t.ndim == 1:
         t = np.eye(y.shape[1])[t] if len(t) else np.zeros_like(y)
     # NOTE: log-sum-exp after subtracting the row maximum: no overflow even

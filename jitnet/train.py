@@ -135,9 +135,11 @@ def _epoch(cn, data: _Data, w, b, loss, optimizer, batches, epoch):
             correct += _correct(cn.forward(x, w, b), data.classes[batch])
         value, dw, db = cn.loss_and_grad(x, w, b, targets, loss=loss)
         if not math.isfinite(value):
+            lr = getattr(optimizer, "lr", None)
+            rate = f"lr={lr:g}" if isinstance(lr, float) else "lr"
             raise FloatingPointError(
                 f"the loss became {value} in epoch {epoch + 1} (batch {k + 1} of {len(batches)}); "
-                f"the learning rate (lr={getattr(optimizer, 'lr', '?')}) is the likely cause: try a smaller one")
+                f"the learning rate ({rate}) is the likely cause: try a smaller one")
         optimizer.step([w, b], [dw / len(batch), db / len(batch)])
         loss_sum += value
         seen += len(batch)
