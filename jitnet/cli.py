@@ -440,7 +440,7 @@ def _npz(path: str, flag: str, names: Sequence[str], optional: Sequence[str] = (
         if missing:
             got = ", ".join(data.files) or "no arrays"
             raise ValueError(f"{path}: expected arrays {wanted} for {flag}, got {got}")
-        arrays = []
+        arrays: List[Optional[np.ndarray]] = []
         for name in list(names) + list(optional):
             if name not in data.files:
                 arrays.append(None)

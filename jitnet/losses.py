@@ -41,14 +41,16 @@ def check_target(kind: str, target, n: int, k: int, single: bool, name: str = "t
     if kind not in LOSSES:
         raise ValueError(f"loss={kind!r}; expected one of {', '.join(LOSSES)}")
     # NOTE: ascontiguousarray (inside real_array) makes a 0-d array 1-d; the caller's shape is kept.
-    raw = real_array(target, name, None).reshape(np.shape(target))
+    # asarray first: a non-numeric target still reaches real_array, which names it (a TypeError).
+    raw = np.asarray(target)
+    raw = real_array(raw, name, raw.dtype).reshape(raw.shape)
     rows = (k,) if single else (n, k)
     labels = () if single else (n,)
     integer = raw.dtype.kind in "iu"
     if kind == "mse":
         if raw.shape != rows:
-            hint = (f"; these look like integer class labels: for classification use loss='xent' "
-                    f"(--loss xent)" if integer and raw.shape == labels else "")
+            hint = ("; these look like integer class labels: for classification use loss='xent' "
+                    "(--loss xent)" if integer and raw.shape == labels else "")
             raise ValueError(f"{name} has shape {raw.shape}; expected {rows}, shaped like the outputs{hint}")
         return raw.astype(np.float64).reshape(n, k)
     if integer:
@@ -68,7 +70,8 @@ def check_target(kind: str, target, n: int, k: int, single: bool, name: str = "t
 def _classes(classes: np.ndarray, k: int, name: str) -> np.ndarray:
     bad = np.flatnonzero((classes < 0) | (classes >= k))
     if bad.size:
-        raise ValueError(f"{name}[{bad[0]}] is class {classes[bad[0]]}; expected 0 .. {k - 1}, one class per output (out of range)")
+        raise ValueError(f"{name}[{bad[0]}] is class {classes[bad[0]]}; expected 0 .. {k - 1}, "
+                         f"one class per output (out of range)")
     return classes.astype(np.int64)
 
 

@@ -18,6 +18,8 @@ Everything is computed in the parameter's dtype (hyperparameters are Python
 floats, which numpy does not let widen a float32 array).
 """
 
+from typing import Dict, List, Optional, Tuple
+
 import numpy as np
 
 __all__ = ["OPTIMIZERS", "Adam", "Optimizer", "RMSprop", "SGD", "by_name"]
@@ -32,13 +34,13 @@ class Optimizer:
     A subclass names its state arrays in `STATE` and writes one `_update`.
     """
 
-    STATE = ()
+    STATE: Tuple[str, ...] = ()
 
     def __init__(self, lr: float, weight_decay: float):
         self.lr = _at_least(lr, "lr", 0.0)
         self.weight_decay = _at_least(weight_decay, "weight_decay", 0.0)
         self.t = 0
-        self._state = None
+        self._state: Optional[List[Dict[str, np.ndarray]]] = None
 
     def step(self, params, grads) -> None:
         """Update every array of `params` in place from the matching array of `grads`.
@@ -54,9 +56,9 @@ class Optimizer:
         grads = [_gradient(p, g, k) for k, (p, g) in enumerate(zip(params, grads))]
         if self._state is None:
             self._state = [{name: np.zeros_like(p) for name in self.STATE} for p in params]
-        self._check_state(params)
+        state_list = self._check_state(params)
         self.t += 1
-        for p, g, state in zip(params, grads, self._state):
+        for p, g, state in zip(params, grads, state_list):
             if self.weight_decay:
                 g += self.weight_decay * p
             self._update(p, g, state)
@@ -64,7 +66,9 @@ class Optimizer:
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError
 
-    def _check_state(self, params) -> None:
+    def _check_state(self, params) -> List[Dict[str, np.ndarray]]:
+        """The per-parameter state, after checking that `params` match it."""
+        assert self._state is not None
         if len(params) != len(self._state):
             raise ValueError(f"step got {len(params)} params; this optimizer's state is for "
                              f"{len(self._state)} (use a new optimizer for other parameters)")
@@ -73,6 +77,7 @@ class Optimizer:
             if p.shape != held.shape or p.dtype != held.dtype:
                 raise ValueError(f"params[{k}] is {p.dtype} {p.shape}; this optimizer's state for it "
                                  f"is {held.dtype} {held.shape} (use a new optimizer for other parameters)")
+        return self._state
 
 
 class SGD(Optimizer):

@@ -36,7 +36,8 @@ def test_xent_float_targets_must_be_probabilities(cn, rows, message):
 
 
 def test_mse_with_class_labels_hints_at_xent(cn):
-    with pytest.raises(ValueError, match=r"integer class labels: for classification use loss='xent' \(--loss xent\)"):
+    hint = r"integer class labels: for classification use loss='xent' \(--loss xent\)"
+    with pytest.raises(ValueError, match=hint):
         cn.loss_and_grad(np.ones((3, 2)), [1.0] * 4, None, np.array([0, 1, 1]), loss="mse")
     with pytest.raises(ValueError) as e:
         cn.loss_and_grad(np.ones((3, 2)), [1.0] * 4, None, np.zeros((3, 3)), loss="mse")
