@@ -350,9 +350,13 @@ def _train(args) -> int:
     _check_output(args.output, ".nel", "jitnet train (it writes the trained weights as an edge list)")
     x, y = _npz(args.data, "--data", ("x", "y"))
     cn = _compiled(args)
-    w, b, history = train(cn, x, y, loss=args.loss, optimizer=by_name(args.optimizer, args.lr),
-                          epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                          w=cn.net.weights, b=cn.net.biases)
+    try:
+        w, b, history = train(cn, x, y, loss=args.loss, optimizer=by_name(args.optimizer, args.lr),
+                              epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                              w=cn.net.weights, b=cn.net.biases)
+    except (ValueError, TypeError) as e:
+        # train checks X (the file's x) and Y (its y) before the first step: name the file.
+        raise type(e)(f"{args.data}: {e}") from None
     for k, loss in enumerate(history["loss"]):
         accuracy = f" accuracy {history['accuracy'][k]:.6g}" if "accuracy" in history else ""
         print(f"epoch {k + 1}/{args.epochs} loss {loss:.6g}{accuracy}")

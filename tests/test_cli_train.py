@@ -100,7 +100,8 @@ def test_a_nam_keeps_its_activation_and_a_trained_nel_trains_on(files, capsys):
 
 @pytest.mark.parametrize("arrays, message", [
     (dict(x=np.zeros((4, 2))), r"data.npz: expected arrays x and y for --data, got x$"),
-    (dict(x=np.zeros((4, 3)), y=np.zeros((4, 2))), r"X has shape \(4, 3\)"),
+    (dict(x=np.zeros((4, 3)), y=np.zeros((4, 2))), r"data\.npz: X has shape \(4, 3\)"),
+    (dict(x=np.zeros((4, 2)), y=np.zeros(4)), r"data\.npz: Y has shape \(4,\); expected \(4, 2\)"),
 ])
 def test_bad_data_is_one_line_and_status_2(files, capsys, arrays, message):
     tmp_path, _, _ = files
