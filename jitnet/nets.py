@@ -130,8 +130,9 @@ def random_dag(n_inputs: int, n_outputs: int, n_hidden: int, fan_in: Union[int, 
 
     Neurons: the inputs, `n_hidden` hidden neurons split as evenly as possible
     into `n_layers` layers, then the outputs. Each non-input neuron draws a
-    fan-in k uniformly from `fan_in` (at most the number of neurons before
-    its layer): one source from the layer just below, so its depth is its
+    fan-in k uniformly from `fan_in` (capped at the number of neurons below
+    its layer, which only the upper bound can reach: the lower bound must be
+    at most `n_inputs`, else a ValueError): one source from the layer just below, so its depth is its
     layer's, and k-1 more from any lower layer (skip connections). Then every
     input or hidden neuron left without a reader gets one in the next layer,
     so the outputs are exactly the last `n_outputs` neurons; that can push a
@@ -155,6 +156,9 @@ def random_dag(n_inputs: int, n_outputs: int, n_hidden: int, fan_in: Union[int, 
     lo, hi = (fan_in, fan_in) if isinstance(fan_in, (int, np.integer)) else fan_in
     if not 1 <= lo <= hi:
         raise ValueError(f"fan_in must be (lo, hi) with 1 <= lo <= hi, got {fan_in!r}")
+    if isinstance(n_inputs, (int, np.integer)) and lo > n_inputs:
+        raise ValueError(f"fan_in={fan_in!r} cannot be met: the first layer above the inputs has only "
+                         f"n_inputs={n_inputs} neurons below it; expected a lower bound <= {n_inputs}")
     n_hidden = _positive(n_hidden, "n_hidden", minimum=0)
     n_layers = min(n_hidden, 1) if n_layers is None else _positive(n_layers, "n_layers", minimum=0)
     if (n_hidden == 0) != (n_layers == 0) or n_layers > n_hidden:

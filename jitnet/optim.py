@@ -18,9 +18,14 @@ Everything is computed in the parameter's dtype (hyperparameters are Python
 floats, which numpy does not let widen a float32 array).
 """
 
+from typing import Dict, List, Optional, Tuple
+
 import numpy as np
 
-__all__ = ["Adam", "Optimizer", "RMSprop", "SGD"]
+__all__ = ["OPTIMIZERS", "Adam", "Optimizer", "RMSprop", "SGD", "by_name"]
+
+# The names `jitnet train --optimizer` and `train(optimizer=...)` accept, in the CLI's order.
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 
 
 class Optimizer:
@@ -29,13 +34,13 @@ class Optimizer:
     A subclass names its state arrays in `STATE` and writes one `_update`.
     """
 
-    STATE = ()
+    STATE: Tuple[str, ...] = ()
 
     def __init__(self, lr: float, weight_decay: float):
         self.lr = _at_least(lr, "lr", 0.0)
         self.weight_decay = _at_least(weight_decay, "weight_decay", 0.0)
         self.t = 0
-        self._state = None
+        self._state: Optional[List[Dict[str, np.ndarray]]] = None
 
     def step(self, params, grads) -> None:
         """Update every array of `params` in place from the matching array of `grads`.
@@ -51,9 +56,9 @@ class Optimizer:
         grads = [_gradient(p, g, k) for k, (p, g) in enumerate(zip(params, grads))]
         if self._state is None:
             self._state = [{name: np.zeros_like(p) for name in self.STATE} for p in params]
-        self._check_state(params)
+        state_list = self._check_state(params)
         self.t += 1
-        for p, g, state in zip(params, grads, self._state):
+        for p, g, state in zip(params, grads, state_list):
             if self.weight_decay:
                 g += self.weight_decay * p
             self._update(p, g, state)
@@ -61,7 +66,9 @@ class Optimizer:
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError
 
-    def _check_state(self, params) -> None:
+    def _check_state(self, params) -> List[Dict[str, np.ndarray]]:
+        """The per-parameter state, after checking that `params` match it."""
+        assert self._state is not None
         if len(params) != len(self._state):
             raise ValueError(f"step got {len(params)} params; this optimizer's state is for "
                              f"{len(self._state)} (use a new optimizer for other parameters)")
@@ -70,6 +77,7 @@ class Optimizer:
             if p.shape != held.shape or p.dtype != held.dtype:
                 raise ValueError(f"params[{k}] is {p.dtype} {p.shape}; this optimizer's state for it "
                                  f"is {held.dtype} {held.shape} (use a new optimizer for other parameters)")
+        return self._state
 
 
 class SGD(Optimizer):
@@ -145,6 +153,27 @@ class Adam(Optimizer):
         m_hat = m / (1 - self.beta1 ** self.t)
         v_hat = v / (1 - self.beta2 ** self.t)
         p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def by_name(name: str, lr: float = 1e-3) -> "Optimizer":
+    """The optimizer a name stands for (SPEC §6): `momentum` is `SGD(lr, momentum=0.9)`; the
+    others are their class with its defaults but `lr`.
+
+        >>> by_name("momentum", 0.1).momentum
+        0.9
+
+    Raises:
+        ValueError: for a name not in `OPTIMIZERS`.
+    """
+    if name == "sgd":
+        return SGD(lr)
+    if name == "momentum":
+        return SGD(lr, momentum=0.9)
+    if name == "rmsprop":
+        return RMSprop(lr)
+    if name == "adam":
+        return Adam(lr)
+    raise ValueError(f"optimizer {name!r}; expected an Optimizer or one of {', '.join(map(repr, OPTIMIZERS))}")
 
 
 def _gradient(p, g, k: int) -> np.ndarray:

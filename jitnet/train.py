@@ -8,18 +8,18 @@ dict. Every shape is checked before the first step, so a bad target fails at
 once rather than after an epoch of work.
 """
 
+import math
 import sys
-import time
 from typing import NamedTuple, Optional
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from .losses import LOSSES, check_target
 from .native.checks import real_array
-from .optim import Adam
+from .optim import Adam, Optimizer, by_name
 
 __all__ = ["LOSSES", "train"]
-
-LOSSES = ("mse", "xent")
 
 
 class _Data(NamedTuple):
@@ -50,13 +50,17 @@ def train(cn, X, Y, loss="mse", optimizer=None, epochs=10, batch_size=32, seed=0
             "xent": class indices (ints, shape (n_samples,)), or one-hot or
             probability rows (floats, (n_samples, n_outputs)).
         loss: "mse" (0.5 * sum of squares) or "xent" (softmax cross-entropy).
-        optimizer: a `jitnet.optim` optimizer; None for `Adam(1e-3)`.
-        epochs: passes over the data.
+        optimizer: a `jitnet.optim` optimizer, or one of the CLI's names
+            (`jitnet.optim.OPTIMIZERS`: "sgd", "momentum", "rmsprop", "adam") with
+            lr 1e-3; None for `Adam(1e-3)`.
+        epochs: passes over the data, at least 1.
         batch_size: samples per step; the last batch of an epoch may be smaller.
         seed: seeds `cn.init` (when `w` or `b` is not given) and the shuffling.
         validation: an optional pair `(Xv, Yv)`, evaluated after each epoch.
         w, b: starting weights and biases, copied (never changed); None for `cn.init(seed)`'s.
-        progress: show a progress bar on stderr; None: only when stderr is a terminal.
+        progress: show a tqdm progress bar on stderr (one step per epoch, the
+            epoch's loss and accuracy in its postfix); None: only when stderr is
+            a terminal or the code runs under an IPython kernel (a notebook).
 
     Returns:
         `(w, b, history)`: the trained arrays in the net's dtype and a dict of
@@ -65,38 +69,64 @@ def train(cn, X, Y, loss="mse", optimizer=None, epochs=10, batch_size=32, seed=0
         and `val_accuracy` computed with the weights at the end of the epoch.
 
     Raises:
-        ValueError: for a bad shape, class index, loss name, count or `validation`.
+        ValueError: for a bad shape, dtype or class index of a target, a loss or
+            optimizer name, a count or `validation`.
         TypeError: for arrays that are not real numbers.
+        FloatingPointError: when the loss becomes NaN or infinite (the message
+            names the epoch and the learning rate, the usual cause).
     """
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r}; expected one of {', '.join(LOSSES)}")
-    epochs = _count(epochs, "epochs", 0)
+    epochs = _count(epochs, "epochs", 1)
     batch_size = _count(batch_size, "batch_size", 1)
     data = _data(cn, X, Y, loss, "X", "Y")
     held_out = None if validation is None else _data(cn, *_pair(validation), loss, "Xv", "Yv")
-    optimizer = Adam(1e-3) if optimizer is None else optimizer
+    optimizer = _optimizer(optimizer)
     w, b = _start(cn, w, b, seed)
-    show_bar = sys.stderr.isatty() if progress is None else progress
-    bar = _ProgressBar(epochs) if show_bar else None
+    shown = _interactive() if progress is None else bool(progress)
 
     rng = np.random.default_rng(seed)
-    history = {key: [] for key in _history_keys(loss, held_out is not None)}
-    for epoch in range(epochs):
-        batches = _batches(rng, len(data.x), batch_size)
-        mean_loss, accuracy = _epoch(cn, data, w, b, loss, optimizer, batches, bar, epoch)
-        history["loss"].append(mean_loss)
-        if accuracy is not None:
-            history["accuracy"].append(accuracy)
-        if held_out is not None:
-            val_loss, val_accuracy = _evaluate(cn, held_out, w, b, loss)
-            history["val_loss"].append(val_loss)
-            if val_accuracy is not None:
-                history["val_accuracy"].append(val_accuracy)
+    history: dict = {key: [] for key in _history_keys(loss, held_out is not None)}
+    with tqdm(total=epochs, unit="epoch", desc="train", file=sys.stderr, disable=not shown) as bar:
+        for epoch in range(epochs):
+            batches = _batches(rng, len(data.x), batch_size)
+            mean_loss, accuracy = _epoch(cn, data, w, b, loss, optimizer, batches, epoch)
+            history["loss"].append(mean_loss)
+            if accuracy is not None:
+                history["accuracy"].append(accuracy)
+            if held_out is not None:
+                val_loss, val_accuracy = _evaluate(cn, held_out, w, b, loss)
+                history["val_loss"].append(val_loss)
+                if val_accuracy is not None:
+                    history["val_accuracy"].append(val_accuracy)
+            bar.set_postfix({key: f"{values[-1]:.4g}" for key, values in history.items()}, refresh=False)
+            bar.update(1)
     return w, b, history
 
 
-def _epoch(cn, data: _Data, w, b, loss, optimizer, batches, bar, epoch):
-    """One pass over `batches`, stepping `w` and `b` in place; (mean loss, accuracy or None)."""
+def _optimizer(optimizer) -> Optimizer:
+    """An optimizer object from None (Adam(1e-3)), a name (`optim.by_name`) or an Optimizer."""
+    if optimizer is None:
+        return Adam(1e-3)
+    if isinstance(optimizer, str):
+        return by_name(optimizer)
+    return optimizer
+
+
+def _interactive() -> bool:
+    """SPEC §11: the bar shows by default on a terminal's stderr or under an IPython kernel."""
+    if sys.stderr is not None and sys.stderr.isatty():
+        return True
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _epoch(cn, data: _Data, w, b, loss, optimizer, batches, epoch):
+    """One pass over `batches`, stepping `w` and `b` in place; (mean loss, accuracy or None).
+
+    A NaN or infinite batch loss stops training at once: every later step would only spread it.
+    """
     loss_sum, correct, seen = 0.0, 0, 0
     for k, batch in enumerate(batches):
         x, targets = data.x[batch], data.targets[batch]
@@ -104,13 +134,15 @@ def _epoch(cn, data: _Data, w, b, loss, optimizer, batches, bar, epoch):
             # Accuracy as Keras reports it: each batch judged by the weights it is trained from.
             correct += _correct(cn.forward(x, w, b), data.classes[batch])
         value, dw, db = cn.loss_and_grad(x, w, b, targets, loss=loss)
+        if not math.isfinite(value):
+            lr = getattr(optimizer, "lr", None)
+            rate = f"lr={lr:g}" if isinstance(lr, float) else "lr"
+            raise FloatingPointError(
+                f"the loss became {value} in epoch {epoch + 1} (batch {k + 1} of {len(batches)}); "
+                f"the learning rate ({rate}) is the likely cause: try a smaller one")
         optimizer.step([w, b], [dw / len(batch), db / len(batch)])
         loss_sum += value
         seen += len(batch)
-        if bar is not None:
-            bar.show(epoch, k + 1, len(batches), loss_sum / seen)
-    if bar is not None:
-        bar.clear()
     accuracy = None if data.classes is None else correct / seen
     return loss_sum / seen, accuracy
 
@@ -163,68 +195,18 @@ def _pair(validation):
 
 
 def _data(cn, X, Y, loss: str, x_name: str, y_name: str) -> _Data:
-    """`X` and `Y` checked against the net and each other (SPEC §4's target rules)."""
+    """`X` and `Y` checked against the net and each other (SPEC §4's target rules, `losses.check_target`)."""
     x = real_array(X, x_name, cn.dtype)
     if x.ndim != 2 or x.shape[1] != cn.n_inputs or len(x) == 0:
         raise ValueError(f"{x_name} has shape {x.shape}; expected (n_samples, {cn.n_inputs}) "
                          f"with at least one sample")
-    n, k = len(x), cn.n_outputs
-    y = np.asarray(Y)
-    if loss == "xent" and y.dtype.kind in "iu":
-        classes = _class_indices(y, n, k, y_name)
-        return _Data(x, classes, classes)
-    y = real_array(y, y_name, cn.dtype)
-    if y.shape != (n, k):
-        like = f"({n},) class indices or " if loss == "xent" else ""
-        raise ValueError(f"{y_name} has shape {y.shape}; expected {like}({n}, {k}), "
-                         f"one row of targets per sample of {x_name}")
-    return _Data(x, y, np.argmax(y, axis=1) if loss == "xent" else None)
-
-
-def _class_indices(y: np.ndarray, n: int, k: int, name: str) -> np.ndarray:
-    if y.shape != (n,):
-        raise ValueError(f"{name} has shape {y.shape}; expected ({n},) class indices "
-                         f"(or ({n}, {k}) one-hot floats)")
-    bad = np.flatnonzero((y < 0) | (y >= k))
-    if bad.size:
-        raise ValueError(f"{name}[{bad[0]}] is class {y[bad[0]]}; expected 0 .. {k - 1} (one per output)")
-    return y.astype(np.int64)
+    t = check_target(loss, Y, len(x), cn.n_outputs, False, y_name)
+    if t.ndim == 1:
+        return _Data(x, t, t)
+    return _Data(x, t.astype(cn.dtype), np.argmax(t, axis=1) if loss == "xent" else None)
 
 
 def _count(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}={value!r}; expected an int >= {minimum}")
     return int(value)
-
-
-class _ProgressBar:
-    """One self-erasing line on stderr: epoch, a bar, batch k/n and the running loss."""
-
-    WIDTH = 20
-    # NOTE: redrawing at most 10 times a second keeps tiny batches from being terminal-bound.
-    INTERVAL = 0.1
-
-    def __init__(self, epochs: int):
-        self.epochs = epochs
-        self.shown_at = -self.INTERVAL
-        self.length = 0
-
-    def show(self, epoch: int, k: int, n: int, running_loss: float) -> None:
-        now = time.monotonic()
-        if k < n and now - self.shown_at < self.INTERVAL:
-            return
-        self.shown_at = now
-        filled = self.WIDTH * k // n
-        line = (f"epoch {epoch + 1}/{self.epochs} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-                f"{k}/{n} loss {running_loss:.4g}")
-        self._write(line.ljust(self.length))
-        self.length = len(line)
-
-    def clear(self) -> None:
-        self._write(" " * self.length)
-        self.length = 0
-
-    @staticmethod
-    def _write(text: str) -> None:
-        sys.stderr.write("\r" + text + "\r")
-        sys.stderr.flush()

@@ -48,7 +48,7 @@ def test_train_writes_the_trained_net_and_prints_each_epoch(files, capsys):
     np.testing.assert_array_equal(trained.biases[NET.fan_in > 0], b[NET.fan_in > 0])
     assert trained.edges.tolist() == NET.edges.tolist()
     assert trained.activations.tolist() == NET.activations.tolist()
-    assert lines == [f"epoch {k + 1}/3 loss {history['loss'][k]:.4g} accuracy {history['accuracy'][k]:.4f}"
+    assert lines == [f"epoch {k + 1}/3 loss {history['loss'][k]:.6g} accuracy {history['accuracy'][k]:.6g}"
                      for k in range(3)]
 
 
@@ -69,7 +69,7 @@ def test_defaults_are_mse_adam_1e_3_ten_epochs_of_32_seed_0(files, capsys):
     w, _, history = train(compile(NET), x, targets, loss="mse", optimizer=Adam(0.001), epochs=10,
                           batch_size=32, seed=0)
     np.testing.assert_array_equal(trained.weights, w)
-    assert lines == [f"epoch {k + 1}/10 loss {v:.4g}" for k, v in enumerate(history["loss"])]
+    assert lines == [f"epoch {k + 1}/10 loss {v:.6g}" for k, v in enumerate(history["loss"])]
 
 
 @pytest.mark.parametrize("name, optimizer", [("sgd", SGD(0.1)), ("momentum", SGD(0.1, momentum=0.9)),
@@ -99,8 +99,9 @@ def test_a_nam_keeps_its_activation_and_a_trained_nel_trains_on(files, capsys):
 
 
 @pytest.mark.parametrize("arrays, message", [
-    (dict(x=np.zeros((4, 2))), "no array 'y'; expected arrays x and y"),
-    (dict(x=np.zeros((4, 3)), y=np.zeros((4, 2))), r"X has shape \(4, 3\)"),
+    (dict(x=np.zeros((4, 2))), r"data.npz: expected arrays x and y for --data, got x$"),
+    (dict(x=np.zeros((4, 3)), y=np.zeros((4, 2))), r"data\.npz: X has shape \(4, 3\)"),
+    (dict(x=np.zeros((4, 2)), y=np.zeros(4)), r"data\.npz: Y has shape \(4,\); expected \(4, 2\)"),
 ])
 def test_bad_data_is_one_line_and_status_2(files, capsys, arrays, message):
     tmp_path, _, _ = files

@@ -133,6 +133,7 @@ def test_conv_rejects_bad_geometry():
        seed=st.integers(0, 2**16))
 def test_random_dag_controls(n_inputs, n_outputs, n_hidden, lo, extra, n_layers, seed):
     n_layers = min(n_layers, n_hidden)
+    lo = min(lo, n_inputs)
     codes = ["relu", "tanh", "sin"]
     net = random_dag(n_inputs, n_outputs, n_hidden, fan_in=(lo, lo + extra), n_layers=n_layers,
                      activation=codes, output_activation="sigmoid", seed=seed)
@@ -143,12 +144,12 @@ def test_random_dag_controls(n_inputs, n_outputs, n_hidden, lo, extra, n_layers,
     assert net.inputs.tolist() == list(range(n_inputs))
     assert net.outputs.tolist() == list(range(n - n_outputs, n))
     assert int(net.depth.max()) == n_layers + 1
-    # Every non-input draws at least min(lo, neurons below its layer) sources.
+    # Every non-input draws at least lo sources (never more than the neurons below its layer).
     hidden_sizes = [len(p) for p in np.array_split(np.arange(n_hidden), n_layers)] if n_layers else []
     sizes = [n_inputs] + hidden_sizes + [n_outputs]
     layer_start = np.repeat(np.cumsum(sizes)[:-1], sizes[1:])
     fan_in = net.fan_in[n_inputs:]
-    assert np.all(fan_in >= np.minimum(lo, layer_start))
+    assert np.all(fan_in >= lo) and np.all(net.fan_in[n_inputs:n - n_outputs] <= layer_start[:n_hidden])
     hidden_codes = set(net.activations[n_inputs:n - n_outputs].tolist())
     assert hidden_codes <= {activation_code(c) for c in codes}
     assert set(net.activations[n - n_outputs:].tolist()) == {1}
@@ -163,3 +164,11 @@ def test_random_dag_seed_and_fan_in_bound():
         random_dag(2, 1, 3, fan_in=(3, 2))
     with pytest.raises(ValueError, match="n_layers"):
         random_dag(2, 1, 3, n_layers=4)
+
+
+def test_random_dag_refuses_a_fan_in_it_cannot_give():
+    with pytest.raises(ValueError, match=r"fan_in=\(10, 20\) cannot be met: .* n_inputs=4"):
+        random_dag(4, 1, 30, fan_in=(10, 20), n_layers=3)
+    with pytest.raises(ValueError, match="cannot be met"):
+        random_dag(2, 1, 3, fan_in=3)
+    assert random_dag(4, 1, 3, fan_in=4).fan_in[4:].min() == 4

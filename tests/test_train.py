@@ -2,6 +2,7 @@
 
 import importlib.util
 import io
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from jitnet import nets
 from jitnet.compiler import compile
-from jitnet.optim import SGD, Adam
+from jitnet.optim import OPTIMIZERS, SGD, Adam, RMSprop
 from jitnet.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +178,7 @@ def test_default_optimizer_is_adam_1e_3(cn):
     (dict(Y=np.zeros((5, 3))), r"Y has shape \(5, 3\); expected \(4, 3\)"),
     (dict(Y=np.zeros(4)), r"Y has shape \(4,\); expected \(4, 3\)"),
     (dict(Y=np.array([0, 1, 3, 2]), loss="xent"), r"Y\[2\] is class 3; expected 0 .. 2"),
-    (dict(Y=np.array([[0], [1], [2], [1]]), loss="xent"), r"expected \(4,\) class indices"),
+    (dict(Y=np.array([[0], [1], [2], [1]]), loss="xent"), r"expected \(4,\) integer class indices"),
     (dict(loss="hinge"), "loss='hinge'; expected one of mse, xent"),
     (dict(batch_size=0), "batch_size=0; expected an int >= 1"),
     (dict(epochs=-1), "epochs=-1"),
@@ -208,14 +209,13 @@ def test_progress_bar_only_on_a_terminal(cn, monkeypatch, capsys):
     x, _ = _data(10)
     y = np.zeros((10, 3))
     train(cn, x, y, epochs=2, batch_size=4)
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr() == ("", ""), "stderr is not a terminal under pytest: no bar"
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     train(cn, x, y, epochs=2, batch_size=4)
     shown = terminal.getvalue()
-    assert "epoch 1/2" in shown and "epoch 2/2" in shown and "3/3 loss" in shown
-    assert shown.endswith("\r") and shown.rstrip("\r").split("\r")[-1].strip() == "", "the bar erases itself"
+    assert "2/2" in shown and "epoch" in shown and "loss=" in shown
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
@@ -223,10 +223,45 @@ def test_progress_bar_only_on_a_terminal(cn, monkeypatch, capsys):
     assert terminal.getvalue() == ""
 
 
-def test_progress_true_forces_the_bar(cn, capsys):
+def test_progress_true_forces_the_tqdm_bar_with_the_epoch_metrics(cn, capsys):
+    x, classes = _data(10)
+    _, _, history = train(cn, x, classes, loss="xent", epochs=3, batch_size=5, progress=True)
+    err = capsys.readouterr().err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "3/3" in last, "one bar step per epoch"
+    assert f"loss={history['loss'][-1]:.4g}" in last and f"accuracy={history['accuracy'][-1]:.4g}" in last
+
+
+def test_progress_under_an_ipython_kernel(cn, monkeypatch, capsys):
+    """No terminal, but a notebook's kernel: the bar shows (tqdm.auto renders it there)."""
+    import types
+    shell = types.SimpleNamespace(kernel=object())
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
     x, _ = _data(10)
-    train(cn, x, np.zeros((10, 3)), epochs=1, batch_size=5, progress=True)
-    assert "epoch 1/1" in capsys.readouterr().err
+    train(cn, x, np.zeros((10, 3)), epochs=1, progress=None)
+    assert "1/1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, kind, momentum", [
+    ("sgd", SGD, 0.0), ("momentum", SGD, 0.9), ("rmsprop", RMSprop, None), ("adam", Adam, None)])
+def test_optimizer_names_are_the_clis(cn, monkeypatch, name, kind, momentum):
+    """train(optimizer=NAME) steps as the named optimizer with lr 1e-3 would, bit for bit."""
+    assert name in OPTIMIZERS
+    x, _ = _data(8)
+    y = np.zeros((8, 3))
+    by_name = train(cn, x, y, optimizer=name, epochs=2, batch_size=4)
+    explicit = kind(1e-3) if momentum is None else kind(1e-3, momentum=momentum)
+    by_object = train(cn, x, y, optimizer=explicit, epochs=2, batch_size=4)
+    np.testing.assert_array_equal(by_name[0], by_object[0])
+    assert by_name[2] == by_object[2]
+
+
+def test_a_loss_that_becomes_nan_stops_training_naming_epoch_and_lr():
+    net = nets.dense([1, 1], activation="identity", output_activation="square")
+    cn = compile(net, dtype="float64")
+    x = np.full((4, 1), 3.0)
+    with pytest.raises(FloatingPointError, match=r"the loss became (inf|nan) in epoch \d+ .*lr=1e\+?0?6"):
+        train(cn, x, np.zeros((4, 1)), optimizer=SGD(1e6), epochs=50, batch_size=4)
 
 
 def _example(name):
