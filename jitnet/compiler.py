@@ -45,7 +45,8 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
     n_threads = (os.cpu_count() or 1) if threads is None else _positive(threads, "threads")
     net = _net(source, text, format, activation)
     chosen = _auto_strategy(net) if strategy == "auto" else strategy
-    picked = net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs", allow_empty=False)
+    picked = (net.outputs if outputs is None
+              else as_index_list(outputs, net.n_neurons, "outputs", allow_empty=False))
     codes = sorted({int(c) for c in net.activations[net.fan_in > 0]})
     registers = vector_registers()
     if chosen == "ssa":

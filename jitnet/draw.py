@@ -70,7 +70,7 @@ def draw(net: Net, path: str | Path | None = None, weights: Any = None,
     else:
         _neurons(graph, net, w)
     if path is not None:
-        _save(graph, Path(path), kind)
+        _save(graph, Path(path), kind or "")
     return graph
 
 

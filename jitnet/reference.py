@@ -97,7 +97,7 @@ def vjp(net: Net, x, w, b, dy, outputs=None) -> Gradients:
     codes = net.activations
     dn = np.zeros_like(n)
     dz = np.zeros_like(n)
-    np.add.at(dn, (slice(None), outputs), dy)
+    np.add.at(dn, (slice(None), outputs), dy)  # type: ignore[arg-type]
     dw = np.zeros(net.n_weights)
     db = np.zeros(net.n_neurons)
     for level in reversed(_levels(net)):
@@ -210,4 +210,4 @@ def _batch(values, width: int, what: str) -> Tuple[np.ndarray, bool]:
 
 
 def _outputs(net: Net, outputs: Optional[object]) -> np.ndarray:
-    return net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")
+    return net.outputs if outputs is None else as_index_list(outputs, net.n_neurons, "outputs")  # type: ignore[arg-type]

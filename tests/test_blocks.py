@@ -8,8 +8,8 @@ from strategies import blocky_nets, dags
 
 from jitnet import compiler, nets, reference
 from jitnet.compiler import compile
-from jitnet.lower.csr import Blocking, blocking
 from jitnet.lower.abi import INPUT_CODE
+from jitnet.lower.csr import Blocking, blocking
 from jitnet.native.plan import forward_segments, reverse_segments, shared_groups
 
 

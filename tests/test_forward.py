@@ -12,7 +12,6 @@ import jitnet
 from jitnet import reference
 from jitnet.compiler import compile
 from jitnet.lower.abi import PRECISIONS
-from jitnet.native import pool
 from jitnet.net import Net
 
 # NOTE: step is discontinuous: a float32 rounding of z near 0 may flip it, so

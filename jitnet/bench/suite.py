@@ -336,7 +336,7 @@ def plot(rows, path, threads: int = 2) -> None:
     each net's largest batch only.
     """
     from matplotlib.figure import Figure
-    largest = {}
+    largest: dict = {}
     for row in rows:
         largest[row["name"]] = max(largest.get(row["name"], 0), row["batch"])
     figure = Figure(figsize=(12, 5), layout="constrained")

@@ -27,7 +27,7 @@ lowering.
 
 import functools
 import operator
-from typing import Callable, Dict, NamedTuple, Tuple, TypeVar
+from typing import Any, Callable, Dict, NamedTuple, Tuple, TypeVar
 
 import numpy as np
 
@@ -146,7 +146,8 @@ def scratch_offsets(layout: Layout, value: Callable[[object], T], mul: Callable[
 
 def scratch_size(layout: Layout, dtype, **counts: int) -> int:
     """Elements of scratch an entry needs for `counts` (n_neurons=..., ...)."""
-    known = dict(counts, lanes=precision(dtype).lanes, partial_lanes=precision(dtype).partial_lanes)
+    p = precision(dtype)
+    known: Dict[Any, int] = dict(counts, lanes=p.lanes, partial_lanes=p.partial_lanes)
     return scratch_offsets(layout, lambda f: f if isinstance(f, int) else known[f])["size"]
 
 

@@ -15,7 +15,7 @@ so blocks change no bit.
 """
 
 import functools
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from llvmlite import ir
 
@@ -111,8 +111,8 @@ class _Walk(NamedTuple):
     index: ir.Value
     weights: ir.Value
     rows: ir.Value
-    start: object
-    finish: object
+    start: Callable
+    finish: Callable
 
 
 def _emit_body(ctx: TileContext, codes, shape: Blocking):

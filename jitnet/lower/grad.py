@@ -53,6 +53,11 @@ def fold(acc, chunks: int, term):
 class GradContext(TileContext):
     """A TileContext plus the backward pass's sections of scratch."""
 
+    # Set by the group loop when the weight gradients are taken once per group.
+    dw: ir.Value
+    first_group: ir.Value
+    last_group: ir.Value
+
     def attach(self, sections, n_neurons, seeds, dw_part, db_part, w_out):
         self.sections, self.n_neurons = sections, n_neurons
         self.seeds, self.dw_part, self.db_part, self.w_out = seeds, dw_part, db_part, w_out

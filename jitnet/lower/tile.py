@@ -70,7 +70,7 @@ class TileContext:
     def offsets(self, layout: abi.Layout, **counts: ir.Value) -> dict:
         """The sections of `layout` (see `abi.scratch_offsets`) as i64 element offsets."""
         p = abi.precision(self.dtype)
-        known = dict(counts, lanes=I64(self.lanes), partial_lanes=I64(p.partial_lanes))
+        known: dict = dict(counts, lanes=I64(self.lanes), partial_lanes=I64(p.partial_lanes))
         bld = self.builder
         return abi.scratch_offsets(layout, lambda f: I64(f) if isinstance(f, int) else known[f],
                                    bld.mul, bld.add)
@@ -96,7 +96,7 @@ class TileContext:
     def store_row(self, value: ir.Value, j: ir.Value, base: ir.Value = None):
         self.builder.store(value, self.row(j, base), align=self.row_align)
 
-    def splat(self, scalar_value: ir.Value, name: str = "", lanes: int = None) -> ir.Value:
+    def splat(self, scalar_value: ir.Value, name: str = "", lanes: Optional[int] = None) -> ir.Value:
         """The scalar in every lane of a tile vector, or of a `lanes`-wide one
         (one insertelement + a zero-mask shufflevector)."""
         bld = self.builder

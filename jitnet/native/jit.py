@@ -12,6 +12,7 @@ versions, the CPU name and features, and the optimisation settings.
 
 import functools
 import threading
+from typing import Optional
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -63,12 +64,12 @@ class Jitted:
     first use, so a cache hit costs no optimisation.
     """
 
-    def __init__(self, ir, codegen_opt: int, optimize: bool, use_cache: bool, recipe: str = None):
+    def __init__(self, ir, codegen_opt: int, optimize: bool, use_cache: bool, recipe: Optional[str] = None):
         _initialise()
         self._codegen_opt = codegen_opt
         self._optimize = optimize
-        self._ir = None
-        self._asm = None
+        self._ir: Optional[str] = None
+        self._asm: Optional[str] = None
         with _LOCK:
             self._engine = self._build(ir, recipe, use_cache)
 

@@ -49,7 +49,7 @@ def array_data_offset() -> Optional[int]:
     checks it on arrays of several dtypes, shapes and views, and the fast
     entry (`tile.objects_wrapper`) is used only if every check agrees.
     """
-    probes = [np.zeros(3), np.zeros((2, 5), np.float32)[1:], np.arange(7, dtype=np.int32)[2:]]
+    probes: list = [np.zeros(3), np.zeros((2, 5), np.float32)[1:], np.arange(7, dtype=np.int32)[2:]]
     for offset in (16, 24, 32):
         if all(ctypes.c_void_p.from_address(id(a) + offset).value == a.ctypes.data for a in probes):
             return offset

@@ -70,7 +70,7 @@ def parse(source: Optional[PathLike] = None, *, text: Optional[str] = None, form
     default = 0 if activation is None else activation_code(activation)
     if _is_onnx(source, format):
         from ..importers.onnx import from_onnx  # NOTE: onnx is optional, loaded only here
-        return from_onnx(source if isinstance(source, bytes) else os.fspath(source))
+        return from_onnx(source if isinstance(source, bytes) else os.fspath(source))  # type: ignore[arg-type]
     file, body = _read(source, text)
     src = Source(file, body)
     fmt = _format(src, format, source)
