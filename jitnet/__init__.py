@@ -15,6 +15,7 @@ from .compiler import compile
 from .draw import draw
 from .errors import NetFormatError
 from .importers import from_neat, from_onnx, from_torch
+from .native.jit import CacheInfo, cache_info
 from .native.runtime import CompiledNet, Gradients
 from .net import Net
 from .population import Population, compile_population, evaluate_neat
@@ -23,7 +24,7 @@ from .text.parse import parse
 from .text.write import write
 from .train import train
 
-__all__ = ["ACTIVATIONS", "CompiledNet", "Gradients", "Net", "NetFormatError", "Population",
-           "activation_code", "compile", "compile_population", "dask", "draw", "equations", "evaluate_neat",
-           "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train", "write"]
+__all__ = ["ACTIVATIONS", "CacheInfo", "CompiledNet", "Gradients", "Net", "NetFormatError", "Population",
+           "activation_code", "cache_info", "compile", "compile_population", "dask", "draw", "equations",
+           "evaluate_neat", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train", "write"]
 __version__ = "0.1.0"

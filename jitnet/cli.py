@@ -25,11 +25,8 @@ from . import __version__
 from .activations import ACTIVATIONS
 from .errors import NetFormatError
 from .optim import OPTIMIZERS
-
-# NOTE: the text parser's own FORMATS tuple does not list the importers' formats yet; the CLI
-# offers them so that `--format fann|onnx` reaches `parse`, which names what it supports.
-FORMATS = ("nal", "nam", "nel", "fann", "onnx")
-WRITE_FORMATS = ("nal", "nam", "nel")
+from .text.parse import FORMATS
+from .text.write import FORMATS as WRITE_FORMATS
 
 DESCRIPTION = ("Compile, run, train and convert neural nets written in the ncc text formats "
                "(.nal adjacency list, .nam adjacency matrix, .nel edge list).")

@@ -68,8 +68,14 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
                       optimize=True, use_cache=cache,
                       recipe=_recipe("csr narrow forward", dtype, codes, registers))
 
+    rebuild = (_unpickled, (net, dtype, picked, chosen, threads, cache))
     return CompiledNet(net, jitted, make_grad, make_narrow if chosen == "csr" else None, dtype,
-                       picked, chosen, n_threads)
+                       picked, chosen, n_threads, rebuild)
+
+
+def _unpickled(net: Net, dtype: str, outputs, strategy: str, threads, cache: bool) -> CompiledNet:
+    """A pickled CompiledNet, compiled again from the settings it was made with."""
+    return compile(net, dtype=dtype, outputs=outputs, strategy=strategy, threads=threads, cache=cache)
 
 
 def _recipe(what: str, dtype: str, codes, registers: tuple) -> str:

@@ -193,6 +193,11 @@ class Net:
         """The same net carrying `weights` (canonical order) and `biases`."""
         return Net(self.n_neurons, self.edges, self.activations, weights, biases, outputs=self.outputs)
 
+    def __reduce__(self):
+        # NOTE: the constructor's arguments only; the derived arrays are rebuilt on load.
+        return (Net, (self.n_neurons, self.edges, self.activations, self.weights, self.biases,
+                      self.outputs if self.explicit_outputs else None))
+
     def __eq__(self, other):
         if not isinstance(other, Net):
             return NotImplemented

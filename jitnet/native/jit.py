@@ -10,9 +10,10 @@ made of everything that changes it: the IR text, llvmlite's and LLVM's
 versions, the CPU name and features, and the optimisation settings.
 """
 
+import collections
 import functools
 import threading
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -20,6 +21,32 @@ import llvmlite.binding as llvm
 from . import cache
 
 _LOCK = threading.Lock()
+# NOTE: machine code built in this process with the cache on, by key, so a net compiled again
+# (a new population, an unpickled CompiledNet, a Dask task) reuses it; the
+# oldest entries go first past _KEEP (their users keep their own engines).
+_KEEP = 256
+_BUILT: "collections.OrderedDict[str, tuple]" = collections.OrderedDict()
+_COUNTS = {"compiles": 0, "cache_hits": 0, "reuses": 0}
+
+
+class CacheInfo(NamedTuple):
+    """This process's counts: LLVM compiles, disk-cache hits and in-memory reuses of machine code."""
+
+    compiles: int
+    cache_hits: int
+    reuses: int
+
+
+def cache_info() -> CacheInfo:
+    """How often machine code was compiled, loaded from the disk cache, or reused in memory."""
+    with _LOCK:
+        return CacheInfo(**_COUNTS)
+
+
+def _remember(key: str, built: tuple) -> None:
+    _BUILT[key] = built
+    while len(_BUILT) > _KEEP:
+        _BUILT.popitem(last=False)
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,7 +88,8 @@ class Jitted:
             object code, so a hit builds no IR at all. Else the key is the IR.
 
     `ir_unoptimized` is the module as lowered; `ir` and `asm` are produced on
-    first use, so a cache hit costs no optimisation.
+    first use, so a cache hit costs no optimisation. With `use_cache`, machine
+    code already built in this process under the same key is shared, not rebuilt.
     """
 
     def __init__(self, ir, codegen_opt: int, optimize: bool, use_cache: bool, recipe: Optional[str] = None):
@@ -70,33 +98,44 @@ class Jitted:
         self._optimize = optimize
         self._ir: Optional[str] = None
         self._asm: Optional[str] = None
-        with _LOCK:
-            self._engine = self._build(ir, recipe, use_cache)
-
-    def _build(self, ir, recipe, use_cache: bool):
         if recipe is None:
             ir = ir() if callable(ir) else ir
         key = cache.cache_key(ir if recipe is None else recipe, llvmlite.__version__,
                               ".".join(map(str, llvm.llvm_version_info)), *host(),
                               f"O{self._codegen_opt}", f"passes={self._optimize}")
+        with _LOCK:
+            built = _BUILT.get(key) if use_cache else None
+            if built is None:
+                built = self._build(ir, key, use_cache)
+                if use_cache:
+                    _remember(key, built)
+            else:
+                _COUNTS["reuses"] += 1
+        self._engine, self.ir_unoptimized, self._ir = built
+
+    def _build(self, ir, key: str, use_cache: bool) -> tuple:
+        """(engine, IR as lowered, optimised IR or None) for `key`: from the disk cache or compiled."""
         cached = _unpack(cache.load(key)) if use_cache else None
         if cached is not None:
-            self.ir_unoptimized, code = cached
+            ir_unoptimized, code = cached
+            _COUNTS["cache_hits"] += 1
         else:
-            self.ir_unoptimized, code = (ir() if callable(ir) else ir), None
+            ir_unoptimized, code = (ir() if callable(ir) else ir), None
+            _COUNTS["compiles"] += 1
         tm = _target_machine(self._codegen_opt)
-        module = _parse(self.ir_unoptimized)
+        module = _parse(ir_unoptimized)
+        optimized = None
         if code is None and self._optimize:
             _run_passes(module, tm)
-            self._ir = str(module)
+            optimized = str(module)
         engine = llvm.create_mcjit_compiler(module, tm)
         if use_cache:
             def notify(_module, data):
                 if code is None:
-                    cache.store(key, _pack(self.ir_unoptimized, data))
+                    cache.store(key, _pack(ir_unoptimized, data))
             engine.set_object_cache(notify_func=notify, getbuffer_func=lambda _module: code)
         engine.finalize_object()
-        return engine
+        return engine, ir_unoptimized, optimized
 
     def address(self, name: str) -> int:
         """The address of a compiled function; valid while this object lives."""

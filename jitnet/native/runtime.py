@@ -68,8 +68,9 @@ class CompiledNet:
     """
 
     def __init__(self, net, jitted, make_grad, make_narrow, dtype: str, outputs: np.ndarray,
-                 strategy: str, threads: int):
+                 strategy: str, threads: int, rebuild=None):
         self.net = net
+        self._rebuild = rebuild
         self.dtype = np.dtype(dtype)
         self.strategy = strategy
         self.threads = threads
@@ -137,6 +138,14 @@ class CompiledNet:
     def asm_backward(self) -> str:
         """The gradient module's machine code, as assembly text."""
         return self._gradient()[0].asm
+
+    def __reduce__(self):
+        # NOTE: no machine code travels; `rebuild` is the compiler's module-level
+        # function with the settings as given, so loading compiles again (a cache hit
+        # or an in-memory reuse where this process or its disk cache has the code).
+        if self._rebuild is None:
+            raise TypeError("this CompiledNet was not built by jitnet.compile and cannot be pickled")
+        return self._rebuild
 
     def init(self, seed: int = 0):
         """Starting weights: uniform(-1, 1) / sqrt(fan_in of the target), canonical order; b = 0."""

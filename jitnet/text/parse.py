@@ -28,10 +28,12 @@ from ..net import Net
 from . import fann, nal, nam, nel
 from .located import Source, fail, not_utf8, syntax_tree
 
-__all__ = ["FORMATS", "parse"]
+__all__ = ["FORMATS", "GRAMMAR_FORMATS", "parse"]
 
 # The formats `parse` reads, in the order messages and the CLI list them (the one definition).
-FORMATS = ("nal", "nam", "nel", "fann", "onnx")
+# The formats read through a Lark grammar (grammar/<format>.lark), then every format `parse` reads.
+GRAMMAR_FORMATS = ("nal", "nam", "nel", "fann")
+FORMATS = GRAMMAR_FORMATS + ("onnx",)
 _EXTENSIONS = {".nal": "nal", ".nam": "nam", ".nel": "nel", ".net": "fann"}
 _READERS: Dict[str, Callable[[Source, Tree, int], Net]] = {
     "nal": nal.read, "nam": nam.read, "nel": nel.read, "fann": fann.read}
