@@ -18,6 +18,7 @@ from .importers import from_neat, from_onnx, from_torch
 from .native.jit import CacheInfo, cache_info
 from .native.runtime import CompiledNet, Gradients
 from .net import Net
+from .plot import plot_history
 from .population import Population, compile_population, evaluate_neat
 from .text.equations import equations
 from .text.parse import parse
@@ -26,5 +27,6 @@ from .train import train
 
 __all__ = ["ACTIVATIONS", "CacheInfo", "CompiledNet", "Gradients", "Net", "NetFormatError", "Population",
            "activation_code", "cache_info", "compile", "compile_population", "dask", "draw", "equations",
-           "evaluate_neat", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "train", "write"]
+           "evaluate_neat", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "plot_history",
+           "train", "write"]
 __version__ = "0.1.0"

@@ -32,7 +32,11 @@ DESCRIPTION = ("Compile, run, train and convert neural nets written in the ncc t
                "(.nal adjacency list, .nam adjacency matrix, .nel edge list).")
 
 # The errors a user causes; anything else is a bug and keeps its traceback.
-USER_ERRORS = (NetFormatError, OSError, ValueError, TypeError, FloatingPointError)
+class MissingTool(Exception):
+    """An optional package or program the command needs is missing; the message says what to install."""
+
+
+USER_ERRORS = (NetFormatError, OSError, ValueError, TypeError, FloatingPointError, MissingTool)
 
 # Python spellings in library messages -> the flags a CLI user typed.
 _SPELLINGS = [(re.compile(r"\bformat=(['\"]?)(\w+)\1"), r"--format \2"),
@@ -133,6 +137,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, default=32,
                        help="samples per step (the gradient is the batch mean)")
     train.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the shuffling")
+    train.add_argument("--plot", metavar="CURVES.png",
+                       help="also save the loss (and accuracy) curves, format from the extension (matplotlib)")
+
+    draw = _command(sub, "draw", _draw, "draw the net with Graphviz: neurons by depth, edges by weight")
+    draw.add_argument("-o", "--output", required=True, metavar="OUT.svg",
+                      help="the picture: .svg, .png or .pdf (needs Graphviz's dot program) or .dot (the source)")
+    draw.add_argument("--weights", metavar="WB.npz",
+                      help="an .npz with array w (and optionally b); default: the net file's own, if any")
+    draw.add_argument("--max-edges", type=_positive_int, default=2000,
+                      help="above this many edges, draw one node per (depth, activation) group")
 
     bench = sub.add_parser("bench", help="throughput against numpy, scipy, torch, neat-python",
                            description="Throughput against numpy, scipy, torch, neat-python.",
@@ -255,7 +269,7 @@ def _activation_counts(net) -> "collections.OrderedDict[str, int]":
 def _convert(args) -> int:
     from .text.write import write
     if args.output:
-        _check_output(args.output, "." + args.to, f"--to {args.to}")
+        _check_output(args.output, ("." + args.to,), f"--to {args.to}")
     net = _load(args)
     lost = dropped(net, args.to)
     if lost:
@@ -315,7 +329,7 @@ def _run(args) -> int:
     x = _npy(args.input, "--input") if args.input else None
     cn = _compiled(args)
     if args.weights:
-        w, b = _weights(args.weights, cn)
+        w, b = _weights(args.weights, cn.net)
     elif cn.net.weights is not None:
         w, b = cn.net.weights, cn.net.biases
     else:
@@ -344,7 +358,10 @@ def _train(args) -> int:
     from .optim import by_name
     from .text.write import write
     from .train import train
-    _check_output(args.output, ".nel", "jitnet train (it writes the trained weights as an edge list)")
+    _check_output(args.output, (".nel",), "jitnet train (it writes the trained weights as an edge list)")
+    if args.plot:
+        _check_folder(args.plot)
+        _optional(lambda: _plot_module().check_plot_path(args.plot))
     x, y = _npz(args.data, "--data", ("x", "y"))
     cn = _compiled(args)
     try:
@@ -358,16 +375,46 @@ def _train(args) -> int:
         accuracy = f" accuracy {history['accuracy'][k]:.6g}" if "accuracy" in history else ""
         print(f"epoch {k + 1}/{args.epochs} loss {loss:.6g}{accuracy}")
     _write_atomically(args.output, write(cn.net, "nel", weights=w, biases=b))
+    if args.plot:
+        _plot_module().plot_history(history, args.plot)
     return 0
+
+
+def _plot_module():
+    from . import plot
+    return plot
+
+
+def _draw(args) -> int:
+    """SPEC §11: the picture of the net, the output checked before the net is read."""
+    from .draw import RENDERED, draw
+    _check_output(args.output, tuple("." + k for k in RENDERED + ("dot",)), "jitnet draw")
+    net = _load(args)
+    w = _weights(args.weights, net)[0] if args.weights else None
+    _optional(lambda: draw(net, args.output, weights=w, max_edges=args.max_edges))
+    return 0
+
+
+def _optional(step):
+    """Run `step`; a missing optional package or program becomes the CLI's one line and exit 2."""
+    try:
+        return step()
+    except (ImportError, RuntimeError) as e:
+        raise MissingTool(str(e)) from None
 
 
 # --- files -----------------------------------------------------------------------------------------
 
-def _check_output(path: str, extension: str, why: str) -> None:
+def _check_output(path: str, extensions: Sequence[str], why: str) -> None:
     """Refuse, before any work, an output the command could not write or would write wrongly."""
-    if os.path.splitext(path)[1].lower() != extension:
-        raise ValueError(f"{path}: expected a {extension} file for {why}, got "
-                         f"{os.path.splitext(path)[1] or 'no extension'}; name the output OUT{extension}")
+    if os.path.splitext(path)[1].lower() not in extensions:
+        raise ValueError(f"{path}: expected a {' or '.join(extensions)} file for {why}, got "
+                         f"{os.path.splitext(path)[1] or 'no extension'}; name the output OUT{extensions[0]}")
+    _check_folder(path)
+
+
+def _check_folder(path: str) -> None:
+    """Refuse an output path whose folder is missing or not writable, or that names a folder."""
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         raise ValueError(f"{path}: expected an existing folder, got no folder {folder}")
@@ -456,10 +503,10 @@ def _npz(path: str, flag: str, names: Sequence[str], optional: Sequence[str] = (
         return arrays
 
 
-def _weights(path: str, cn):
-    """`w` and `b` of a --weights archive, their lengths checked against the compiled net."""
+def _weights(path: str, net):
+    """`w` and `b` of a --weights archive, their lengths checked against the net."""
     w, b = _npz(path, "--weights", ("w",), ("b",))
-    for name, a, n, per in (("w", w, cn.net.n_weights, "weight"), ("b", b, cn.net.n_biases, "bias")):
+    for name, a, n, per in (("w", w, net.n_weights, "weight"), ("b", b, net.n_biases, "bias")):
         if a is not None and a.shape != (n,):
             raise ValueError(f"{path}: expected {name} of shape ({n},), one per {per} of the net, "
                              f"got shape {a.shape}")

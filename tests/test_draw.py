@@ -1,5 +1,6 @@
 """Pictures (SPEC §11): the DOT source's nodes, edges, ranks and summary counts; rendered files."""
 
+import os
 import re
 import shutil
 
@@ -9,9 +10,12 @@ import pytest
 import jitnet
 from jitnet import nets
 from jitnet.activations import ACTIVATIONS
+from jitnet.cli import main
 from jitnet.draw import draw, summary_groups
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+# NOTE: CI installs Graphviz, so there a missing `dot` fails the test instead of skipping it.
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None and os.environ.get("CI") != "true",
+                               reason="Graphviz's dot is not installed")
 EDGE = re.compile(r"^\s*(\w+) -> (\w+) \[(.*)\]$", re.M)
 
 
@@ -106,3 +110,39 @@ def test_svg_png_pdf_rendered(tmp_path):
 def test_notebook_svg():
     from jitnet.draw import repr_svg
     assert "<svg" in repr_svg(nets.dense([2, 2, 1]))
+
+
+def test_cli_draws_the_file_with_its_weights(tmp_path, capsys):
+    path = tmp_path / "net.dot"
+    assert main(["draw", "examples/xor_trained.nel", "-o", str(path)]) == 0
+    net = jitnet.parse("examples/xor_trained.nel")
+    assert path.read_text() == draw(net).source
+    w = -np.arange(1, net.n_weights + 1, dtype=float)
+    np.savez(tmp_path / "wb.npz", w=w)
+    assert main(["draw", "examples/xor_trained.nel", "-o", str(path), "--weights", str(tmp_path / "wb.npz")]) == 0
+    assert path.read_text() == draw(net, weights=w).source
+
+
+def test_cli_draw_summary_above_max_edges(tmp_path):
+    path = tmp_path / "net.dot"
+    assert main(["draw", "examples/dense_4_4_4_2.nam", "-o", str(path), "--max-edges", "5"]) == 0
+    net = jitnet.parse("examples/dense_4_4_4_2.nam")
+    assert path.read_text() == draw(net, max_edges=5).source
+    assert "n04" not in path.read_text()
+
+
+@pytest.mark.parametrize("output, message", [
+    ("net.jpg", r"net\.jpg: expected a \.svg or \.png or \.pdf or \.dot file"),
+    ("missing/net.svg", "expected an existing folder"),
+])
+def test_cli_draw_refuses_bad_outputs_before_reading(tmp_path, capsys, output, message):
+    assert main(["draw", "no-such-net.nal", "-o", str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1
+
+
+def test_cli_draw_names_the_missing_program(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["draw", "examples/seed.nal", "-o", str(tmp_path / "net.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "install Graphviz" in err and err.count("\n") == 1
