@@ -4,10 +4,10 @@ import re
 
 import numpy as np
 import pytest
+from helpers import namespace, random_values, split_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import dags
-from test_equations import _namespace, _split
 
 from jitnet import reference
 from jitnet.compiler import compile
@@ -19,15 +19,6 @@ from jitnet.text.equations import equations
 # its zero derivative is still checked against the reference.
 NO_JUMP = tuple(c for c in range(16) if c != 8)
 SMOOTH = tuple(c for c in range(16) if c not in (3, 7, 8, 13))
-
-
-def _values(net, batch, dtype, seed, n_outputs):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, net.n_inputs)).astype(dtype)
-    w = (rng.uniform(-1, 1, net.n_weights) / np.sqrt(net.fan_in[net.edges[:, 1]])).astype(dtype)
-    b = rng.normal(scale=0.5, size=net.n_neurons).astype(dtype)
-    dy = rng.normal(size=(batch, n_outputs)).astype(dtype)
-    return x, w, b, dy
 
 
 def _check_against_reference(net, cn, x, w, b, dy, rtol):
@@ -44,21 +35,21 @@ def _check_against_reference(net, cn, x, w, b, dy, rtol):
 @given(net=dags(), seed=st.integers(0, 1000), batch=st.sampled_from([1, 15, 17, 40]))
 def test_float64_matches_reference(net, seed, batch):
     cn = compile(net, dtype="float64", strategy="csr")
-    _check_against_reference(net, cn, *_values(net, batch, np.float64, seed, cn.n_outputs), 1e-11)
+    _check_against_reference(net, cn, *random_values(net, batch, np.float64, seed, cn.n_outputs), 1e-11)
 
 
 @settings(max_examples=12, deadline=None)
 @given(net=dags(codes=NO_JUMP), seed=st.integers(0, 1000), batch=st.sampled_from([1, 33]))
 def test_float32_matches_reference(net, seed, batch):
     cn = compile(net, dtype="float32", strategy="csr")
-    _check_against_reference(net, cn, *_values(net, batch, np.float32, seed, cn.n_outputs), 1e-4)
+    _check_against_reference(net, cn, *random_values(net, batch, np.float32, seed, cn.n_outputs), 1e-4)
 
 
 @settings(max_examples=15, deadline=None)
 @given(net=dags(codes=SMOOTH), seed=st.integers(0, 1000))
 def test_central_finite_differences(net, seed):
     cn = compile(net, dtype="float64")
-    x, w, b, dy = _values(net, 3, np.float64, seed, cn.n_outputs)
+    x, w, b, dy = random_values(net, 3, np.float64, seed, cn.n_outputs)
     rng = np.random.default_rng(seed + 1)
     tx, tw, tb = rng.normal(size=x.shape), rng.normal(size=w.shape), rng.normal(size=b.shape)
     tb[net.inputs] = 0.0
@@ -78,7 +69,7 @@ def test_central_finite_differences(net, seed):
 def test_tiers_are_bit_identical(net, seed, dtype):
     outputs = list(net.outputs) + [int(net.inputs[0]), int(net.outputs[0])]
     tiers = [compile(net, dtype=dtype, strategy=s, outputs=outputs) for s in ("csr", "ssa")]
-    x, w, b, dy = _values(net, 37, dtype, seed, len(outputs))
+    x, w, b, dy = random_values(net, 37, dtype, seed, len(outputs))
     a, s = (cn.backward(x, w, b, dy) for cn in tiers)
     for name, u, v in zip(("dx", "dw", "db"), a, s):
         assert u.tobytes() == v.tobytes(), name
@@ -86,7 +77,7 @@ def test_tiers_are_bit_identical(net, seed, dtype):
 
 def test_threads_and_batch_splits():
     net = Net(300, [(i, j) for j in range(30, 300) for i in range(j - 30, j, 4)], activations="tanh")
-    x, w, b, dy = _values(net, 4000, np.float32, 3, net.n_outputs)
+    x, w, b, dy = random_values(net, 4000, np.float32, 3, net.n_outputs)
     one = compile(net, threads=1).backward(x, w, b, dy)
     three = compile(net, threads=3)
     first, again = three.backward(x, w, b, dy), three.backward(x, w, b, dy)
@@ -171,14 +162,14 @@ def test_loss_arguments_are_checked():
 def test_bwd_equations_evaluate_to_the_compiled_backward(net, seed):
     """SPEC §5: ncc's corrected bwd text, evaluated line by line, gives `backward`'s numbers."""
     cn = compile(net, dtype="float64")
-    x, w, b, dy = _values(net, 4, np.float64, seed, cn.n_outputs)
+    x, w, b, dy = random_values(net, 4, np.float64, seed, cn.n_outputs)
     _, z, n = reference.forward(net, x, w, b)
-    space = _namespace(net, w)
+    space = namespace(net, w)
     for j in range(net.n_neurons):
         space[net.name(j)], space["z" + net.name(j)[1:]] = n[:, j], z[:, j]
     for k, j in enumerate(net.outputs.tolist()):
         space["DLY_" + net.name(j)] = dy[:, k]
-    for lhs, rhs in _split(equations(net, "bwd")):
+    for lhs, rhs in split_lines(equations(net, "bwd")):
         space[lhs] = eval(rhs, space)
     dx, dw, db = cn.backward(x, w, b, dy)
     for e, (i, j) in enumerate(net.edges.tolist()):
@@ -201,7 +192,7 @@ def test_every_code_in_one_net(dtype, rtol):
     edges += [(n_in + k, out) for k in range(len(codes))]
     net = Net(out + 1, edges, activations=[0] * n_in + codes + [0])
     cn = compile(net, dtype=dtype, outputs=list(range(n_in, out + 1)))
-    x, w, b, dy = _values(net, 21, dtype, 7, cn.n_outputs)
+    x, w, b, dy = random_values(net, 21, dtype, 7, cn.n_outputs)
     y = cn.forward(x, w, b)
     want = reference.forward(net, x.astype(float), w.astype(float), b.astype(float), outputs=cn.outputs).y
     np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol)
@@ -222,7 +213,7 @@ def test_out_buffers_are_filled_bit_identically_and_returned(dtype, threads):
     # NOTE: the largest batch must really be split for threads=2, or chunk 0's
     # direct write and the later chunks' private sums go untested.
     assert len(pool.split(split, cn._lanes, threads, 3 * (net.n_weights + net.n_neurons))) == threads
-    x, w, b, dy = _values(net, split, dtype, 11, net.n_outputs)
+    x, w, b, dy = random_values(net, split, dtype, 11, net.n_outputs)
     for batch in (None, 1, 37, split):
         xs, dys = (x[0], dy[0]) if batch is None else (x[:batch], dy[:batch])
         want = cn.backward(xs, w, b, dys)
@@ -241,7 +232,7 @@ def test_out_buffers_are_filled_bit_identically_and_returned(dtype, threads):
 def test_bad_out_buffers_raise_before_the_call_and_name_the_buffer():
     net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 2, 0, 1])
     cn = compile(net, dtype="float64")
-    x, w, b, dy = _values(net, 6, np.float64, 2, cn.n_outputs)
+    x, w, b, dy = random_values(net, 6, np.float64, 2, cn.n_outputs)
     shapes = {"dx": (6, 3), "dw": (4,), "db": (5,)}
 
     def read_only(shape):

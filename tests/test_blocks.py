@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import random_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import blocky_nets, dags
@@ -63,14 +64,6 @@ def test_blocking_fits_the_register_files():
     assert blocking((32, 64), 32, 4) == Blocking(32, 12, 8)      # AVX-512
 
 
-def _values(net, batch, dtype, seed, n_out):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, net.n_inputs)).astype(dtype)
-    w = (rng.uniform(-1, 1, net.n_weights) / np.sqrt(net.fan_in[net.edges[:, 1]])).astype(dtype)
-    b = rng.normal(scale=0.5, size=net.n_neurons).astype(dtype)
-    return x, w, b, rng.normal(size=(batch, n_out)).astype(dtype)
-
-
 def _same(a, b):
     return all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
 
@@ -81,7 +74,7 @@ def _same(a, b):
 def test_blocks_are_bit_identical_to_ssa(net, seed, dtype, batch):
     """Forward (the one-register tile too, for batch <= 8) and backward, odd batch sizes."""
     csr, ssa = (compile(net, dtype=dtype, strategy=s) for s in ("csr", "ssa"))
-    x, w, b, dy = _values(net, batch, dtype, seed, csr.n_outputs)
+    x, w, b, dy = random_values(net, batch, dtype, seed, csr.n_outputs)
     assert csr.forward(x, w, b).tobytes() == ssa.forward(x, w, b).tobytes()
     assert _same(csr.backward(x, w, b, dy), ssa.backward(x, w, b, dy))
 
@@ -90,7 +83,7 @@ def test_blocks_are_bit_identical_to_ssa(net, seed, dtype, batch):
 @given(net=blocky_nets(), seed=st.integers(0, 1000))
 def test_blocks_match_the_reference(net, seed):
     cn = compile(net, dtype="float64", strategy="csr")
-    x, w, b, dy = _values(net, 9, np.float64, seed, cn.n_outputs)
+    x, w, b, dy = random_values(net, 9, np.float64, seed, cn.n_outputs)
     np.testing.assert_allclose(cn.forward(x, w, b), reference.forward(net, x, w, b).y,
                                rtol=1e-12, atol=1e-12)
     for got, want in zip(cn.backward(x, w, b, dy), reference.vjp(net, x, w, b, dy)):
@@ -105,7 +98,7 @@ def test_other_register_files_give_the_same_bits(monkeypatch, registers):
     monkeypatch.setattr(compiler, "vector_registers", lambda: registers)
     other = compile(net, strategy="csr", cache=False)
     for batch in (3, 45):
-        x, w, b, dy = _values(net, batch, "float32", batch, here.n_outputs)
+        x, w, b, dy = random_values(net, batch, "float32", batch, here.n_outputs)
         assert here.forward(x, w, b).tobytes() == other.forward(x, w, b).tobytes()
         assert _same(here.backward(x, w, b, dy), other.backward(x, w, b, dy))
 
@@ -128,7 +121,7 @@ def test_groups_of_tiles_change_no_bit(monkeypatch, group):
     csr = compile(net, strategy="csr")
     assert csr._plan.grad_tiles == group
     for batch in (1, 100, 7 * 32):
-        x, w, b, dy = _values(net, batch, "float32", batch, csr.n_outputs)
+        x, w, b, dy = random_values(net, batch, "float32", batch, csr.n_outputs)
         assert _same(csr.backward(x, w, b, dy), ssa.backward(x, w, b, dy))
 
 
@@ -143,6 +136,6 @@ def test_blocks_are_bit_identical_to_the_csr_tier_without_them(net, seed, dtype)
         plain = compile(net, dtype=dtype, strategy="csr")
     assert not plain._plan.segments[:, 3].any()
     for batch in (3, 45):
-        x, w, b, dy = _values(net, batch, dtype, seed, blocked.n_outputs)
+        x, w, b, dy = random_values(net, batch, dtype, seed, blocked.n_outputs)
         assert blocked.forward(x, w, b).tobytes() == plain.forward(x, w, b).tobytes()
         assert _same(blocked.backward(x, w, b, dy), plain.backward(x, w, b, dy))

@@ -1,5 +1,6 @@
 """The on-disk code cache: hits skip compilation, corrupt entries are recompiled, writers are safe."""
 
+import collections
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,10 @@ def _outputs(cn):
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
+    """A fresh disk cache, and no machine code remembered in memory (which would bypass the disk)."""
     monkeypatch.setenv("JITNET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(jit, "_BUILT", collections.OrderedDict())
+    monkeypatch.setattr(jit, "_remember", lambda key, built: None)
     return tmp_path
 
 

@@ -6,18 +6,17 @@ holding the forward values, the weights, `DLY_nXX` and one `fXX`/`dfXX` per
 neuron, and compares the results with the float64 reference.
 """
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import namespace, random_values, split_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import dags
 
 import jitnet
 from jitnet import reference
-from jitnet.activations import ACTIVATIONS
 from jitnet.net import Net
 from jitnet.text import equations as equations_module
 from jitnet.text.equations import equations
@@ -30,7 +29,6 @@ SEED_IN = {4: [0, 1], 5: [0, 1, 2], 6: [1, 2, 3], 7: [2, 3], 8: [4, 5], 9: [4, 5
            10: [5, 6, 7], 11: [6, 7], 12: [8, 9, 10, 11], 13: [8, 9, 10, 11]}
 SEED = Net(14, [(i, j) for j, sources in SEED_IN.items() for i in sources], activations="relu")
 # The characters an evaluable line may use (SPEC §5): names, =, +, *, calls.
-EVALUABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]* = [A-Za-z0-9_+*() ]+")
 
 
 def _fixture(name):
@@ -98,46 +96,14 @@ def scrambled_nets(draw):
     return Net(net.n_neurons, label[net.edges], activations=codes)
 
 
-def _values(net, seed, batch=5):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, net.n_inputs))
-    w = rng.uniform(-1, 1, net.n_weights)
-    b = rng.normal(size=net.n_neurons)
-    dy = rng.normal(size=(batch, net.n_outputs))
-    return x, w, b, dy
-
-
-def _namespace(net, w):
-    """Weights and every neuron's fXX / dfXX, by ncc name."""
-    space = {"__builtins__": {}}
-    for e, (i, j) in enumerate(net.edges.tolist()):
-        space["w" + net.name(i)[1:] + net.name(j)[1:]] = w[e]
-    for j in range(net.n_neurons):
-        act = ACTIVATIONS[net.activations[j]]
-        space["f" + net.name(j)[1:]] = act.f
-        space["df" + net.name(j)[1:]] = act.df
-    return space
-
-
-def _split(text):
-    """`lhs = rhs` lines -> [(lhs, rhs)], checking every line is evaluable (SPEC §5)."""
-    assert text == "" or text.endswith("\n")
-    pairs = []
-    for line in text.splitlines():
-        assert EVALUABLE.fullmatch(line), line
-        lhs, rhs = line.split(" = ")
-        pairs.append((lhs, rhs))
-    return pairs
-
-
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(net=scrambled_nets(), seed=st.integers(0, 2**16))
 def test_fwd_lines_evaluate_to_the_reference(net, seed):
-    x, w, _, _ = _values(net, seed)
-    space = _namespace(net, w)
+    x, w, _, _ = random_values(net, 5, np.float64, seed, net.n_outputs)
+    space = namespace(net, w)
     for k, i in enumerate(net.inputs.tolist()):
         space["f" + net.name(i)[1:]] = lambda column=x[:, k]: column
-    lines = _split(equations(net, "fwd", include_inputs=True))
+    lines = split_lines(equations(net, "fwd", include_inputs=True))
     names = [lhs for lhs, _ in lines]
     inputs = [net.name(i) for i in net.inputs]
     hidden = [net.name(j) for j in range(net.n_neurons) if net.fan_in[j]]
@@ -158,17 +124,17 @@ def test_fwd_lines_evaluate_to_the_reference(net, seed):
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(net=scrambled_nets(), seed=st.integers(0, 2**16))
 def test_bwd_lines_evaluate_to_the_reference_vjp(net, seed):
-    x, w, b, dy = _values(net, seed)
+    x, w, b, dy = random_values(net, 5, np.float64, seed, net.n_outputs)
     _, z, n = reference.forward(net, x, w, b)
     dx, dw, db = reference.vjp(net, x, w, b, dy)
-    space = _namespace(net, w)
+    space = namespace(net, w)
     for j in range(net.n_neurons):
         space[net.name(j)] = n[:, j]
         space["z" + net.name(j)[1:]] = z[:, j]
     for k, j in enumerate(net.outputs.tolist()):
         space["DLY_" + net.name(j)] = dy[:, k]
 
-    lines = _split(equations(net, "bwd"))
+    lines = split_lines(equations(net, "bwd"))
     for lhs, rhs in lines:
         assert lhs not in space, f"{lhs} assigned twice"
         space[lhs] = eval(rhs, space)
@@ -250,15 +216,15 @@ def _seed_names(net):
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(net=nets_with_outputs(), seed=st.integers(0, 2**16))
 def test_bwd_lines_with_explicit_outputs_evaluate_to_compiled_backward(net, seed):
-    x, w, b, dy = _values(net, seed)
+    x, w, b, dy = random_values(net, 5, np.float64, seed, net.n_outputs)
     _, z, n = reference.forward(net, x, w, b)
-    space = _namespace(net, w)
+    space = namespace(net, w)
     for j in range(net.n_neurons):
         space[net.name(j)] = n[:, j]
         space["z" + net.name(j)[1:]] = z[:, j]
     for k, name in enumerate(_seed_names(net)):
         space[name] = dy[:, k]
-    for lhs, rhs in _split(equations(net, "bwd")):
+    for lhs, rhs in split_lines(equations(net, "bwd")):
         assert lhs not in space, f"{lhs} assigned twice"
         space[lhs] = eval(rhs, space)
 

@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import random_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import dags
@@ -17,14 +18,6 @@ from jitnet.net import Net
 # NOTE: step is discontinuous: a float32 rounding of z near 0 may flip it, so
 # the float32 comparison leaves it out (float64 and the tier tests keep it).
 SMOOTH = tuple(c for c in range(16) if c != 8)
-
-
-def _values(net, batch, dtype, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batch, net.n_inputs)).astype(dtype)
-    w = (rng.uniform(-1, 1, net.n_weights) / np.sqrt(net.fan_in[net.edges[:, 1]])).astype(dtype)
-    b = rng.normal(scale=0.5, size=net.n_neurons).astype(dtype)
-    return x, w, b
 
 
 def _scale(net, x, w, b, outputs=None):
@@ -46,7 +39,7 @@ def _check_close(net, cn, x, w, b, rtol, outputs=None):
 @given(net=dags(), seed=st.integers(0, 1000), batch=st.sampled_from([1, 15, 17, 40]))
 def test_float64_matches_reference(net, seed, batch):
     cn = compile(net, dtype="float64", strategy="csr")
-    x, w, b = _values(net, batch, np.float64, seed)
+    x, w, b = random_values(net, batch, np.float64, seed)
     _check_close(net, cn, x, w, b, rtol=1e-12)
 
 
@@ -54,14 +47,14 @@ def test_float64_matches_reference(net, seed, batch):
 @given(net=dags(codes=SMOOTH), seed=st.integers(0, 1000), batch=st.sampled_from([1, 31, 33]))
 def test_float32_matches_reference(net, seed, batch):
     cn = compile(net, dtype="float32", strategy="csr")
-    x, w, b = _values(net, batch, np.float32, seed)
+    x, w, b = random_values(net, batch, np.float32, seed)
     _check_close(net, cn, x, w, b, rtol=2e-5)
 
 
 @settings(max_examples=10, deadline=None)
 @given(net=dags(max_neurons=16), seed=st.integers(0, 1000), dtype=st.sampled_from(["float32", "float64"]))
 def test_tiers_are_bit_identical(net, seed, dtype):
-    x, w, b = _values(net, 37, dtype, seed)
+    x, w, b = random_values(net, 37, dtype, seed)
     ys = [compile(net, dtype=dtype, strategy=s).forward(x, w, b) for s in ("csr", "ssa")]
     assert ys[0].tobytes() == ys[1].tobytes()
 
@@ -71,7 +64,7 @@ def test_batch_sizes_around_the_tile(dtype):
     net = Net(6, [(0, 3), (1, 3), (2, 4), (3, 5), (4, 5), (0, 5)], activations="tanh")
     cn = compile(net, dtype=dtype)
     lanes = PRECISIONS[dtype].lanes
-    x, w, b = _values(net, 3 * lanes + 5, dtype, 0)
+    x, w, b = random_values(net, 3 * lanes + 5, dtype, 0)
     whole = cn.forward(x, w, b)
     for batch in (0, 1, lanes - 1, lanes, lanes + 1, 3 * lanes + 5):
         y = cn.forward(x[:batch], w, b)
@@ -84,14 +77,14 @@ def test_batch_sizes_around_the_tile(dtype):
 def test_outputs_override_in_given_order():
     net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 3, 0, 1])
     cn = compile(net, dtype="float64", outputs=[4, 2, 0])
-    x, w, b = _values(net, 9, np.float64, 1)
+    x, w, b = random_values(net, 9, np.float64, 1)
     assert cn.outputs.tolist() == [4, 2, 0] and cn.n_outputs == 3
     _check_close(net, cn, x, w, b, rtol=1e-12, outputs=[4, 2, 0])
 
 
 def test_thread_counts_give_identical_bits():
     net = Net(400, [(i, j) for j in range(40, 400) for i in range(j - 40, j, 3)], activations="silu")
-    x, w, b = _values(net, 3000, np.float32, 2)
+    x, w, b = random_values(net, 3000, np.float32, 2)
     ys = [compile(net, threads=t).forward(x, w, b) for t in (1, 2, 3)]
     assert ys[0].tobytes() == ys[1].tobytes() == ys[2].tobytes()
 
@@ -103,7 +96,7 @@ def test_many_threads_share_one_compiled_net():
 
     def work(k):
         try:
-            x, w, b = _values(net, 50 + k, np.float64, k)
+            x, w, b = random_values(net, 50 + k, np.float64, k)
             for _ in range(20):
                 results[k] = (cn.forward(x, w, b), reference.forward(net, x, w, b).y)
         except Exception as e:  # noqa: BLE001 - surfaced by the assert below
@@ -192,7 +185,7 @@ def test_public_names():
 def test_out_buffer_is_filled_and_returned():
     net = Net(5, [(0, 2), (1, 2), (2, 4), (3, 4)], activations=[0, 0, 3, 0, 1])
     cn = compile(net, dtype="float64")
-    x, w, b = _values(net, 40, np.float64, 3)
+    x, w, b = random_values(net, 40, np.float64, 3)
     out = np.full((40, 1), np.nan)
     assert cn.forward(x, w, b, out=out) is out
     assert out.tobytes() == cn.forward(x, w, b).tobytes()

@@ -3,6 +3,7 @@ central finite differences and the JVP/VJP identity."""
 
 import numpy as np
 import pytest
+from helpers import random_values
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import dags
@@ -15,14 +16,6 @@ from jitnet.nets import random_dag
 # Activations with kinks (or a jump), and where: finite differences must not straddle one.
 KINKS = {0x3: (0.0,), 0x7: (0.0,), 0x8: (0.0,), 0xD: (0.0,), 0x10: (-1.0, 1.0), 0x11: (-1.0, 0.0, 1.0)}
 ALL_CODES = [a.code for a in ACTIVATIONS]
-
-
-def _values(net, seed, batch=3):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, size=(batch, net.n_inputs))
-    w = rng.uniform(-1, 1, net.n_weights)
-    b = rng.uniform(-0.5, 0.5, net.n_neurons)
-    return x, w, b
 
 
 def test_forward_and_vjp_by_hand():
@@ -58,7 +51,7 @@ def test_sums_follow_the_spec_order():
 
 def test_batch_and_single_sample_agree():
     net = random_dag(3, 2, 12, fan_in=(1, 4), n_layers=3, activation=ALL_CODES, seed=4)
-    x, w, b = _values(net, 4, batch=6)
+    x, w, b = random_values(net, 6, np.float64, 4)
     dy = np.random.default_rng(5).normal(size=(6, 2))
     whole = reference.forward(net, x, w, b)
     grads = reference.vjp(net, x, w, b, dy)
@@ -72,7 +65,7 @@ def test_batch_and_single_sample_agree():
 
 def test_outputs_override_seeds_every_named_neuron():
     net = Net(4, [(0, 2), (1, 2), (2, 3)], activations=[0, 0, "tanh", "sigmoid"])
-    x, w, b = _values(net, 1)
+    x, w, b = random_values(net, 3, np.float64, 1)
     outputs = [2, 3, 2]
     y = reference.forward(net, x, w, b, outputs=outputs).y
     assert y.shape == (3, 3) and np.array_equal(y[:, 0], y[:, 2])
@@ -119,7 +112,7 @@ def _check_vjp_against_jvp(net, x, w, b, outputs, seed):
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(net=dags(max_neurons=12), seed=st.integers(0, 2**16))
 def test_vjp_matches_jvp_for_every_activation(net, seed):
-    x, w, b = _values(net, seed)
+    x, w, b = random_values(net, 3, np.float64, seed)
     _check_vjp_against_jvp(net, x, w, b, None, seed + 1)
 
 
@@ -127,7 +120,7 @@ def test_vjp_matches_jvp_for_every_activation(net, seed):
 @given(net=dags(max_neurons=12), seed=st.integers(0, 2**16))
 def test_vjp_matches_central_differences(net, seed):
     """Along one random direction in (x, w, b): <grad, v> == (L(p + hv) - L(p - hv)) / 2h."""
-    x, w, b = _values(net, seed)
+    x, w, b = random_values(net, 3, np.float64, seed)
     rng = np.random.default_rng(seed + 1)
     dy = rng.normal(size=(len(x), net.n_outputs))
     vx, vw, vb = rng.normal(size=x.shape), rng.normal(size=w.shape), rng.normal(size=b.shape)
@@ -156,7 +149,7 @@ def test_every_partial_derivative_by_central_differences():
     net = Net(shape.n_neurons, shape.edges.tolist(),
               activations=[0] * shape.n_inputs + [smooth[k % len(smooth)] for k in range(hidden)])
     assert set(net.activations[net.n_inputs:]) == set(smooth)
-    x, w, b = _values(net, 7, batch=2)
+    x, w, b = random_values(net, 2, np.float64, 7)
     dy = np.random.default_rng(8).normal(size=(2, 2))
     dx, dw, db = reference.vjp(net, x, w, b, dy)
     h = 1e-6
