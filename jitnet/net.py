@@ -18,6 +18,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS, activation_code
 from .errors import GraphError
+from .ties import bias_tie_array, collapse, weight_tie_array
 
 _INDEX = np.int64
 _PAIR_KEY_LIMIT = math.isqrt(2**63 - 1)  # the largest n with n * n < 2**63
@@ -67,6 +68,11 @@ class Net:
         biases: one float per neuron, or None.
         outputs: the readout neurons in order (repeats allowed), or None for
             SPEC §1's (the non-inputs without out-edges, ascending).
+        weight_ties: one weight parameter index per edge (in the order of
+            `edges`), or None for one weight per edge; `weights` then holds
+            P = `n_weights` (default: the largest index + 1) values.
+        bias_ties: one bias parameter index per neuron, -1 for none (inputs
+            must be -1), or None; `biases` then holds Q = `n_biases` values.
 
     Raises:
         ValueError: for a bad index, a repeated edge, a cycle (named), a
@@ -75,7 +81,7 @@ class Net:
 
     __slots__ = ("n_neurons", "edges", "activations", "weights", "biases", "in_ptr", "out_ptr",
                  "out_dst", "out_edge", "inputs", "outputs", "default_outputs", "depth", "level_order",
-                 "_schedule")
+                 "_schedule", "weight_ties", "bias_ties", "_n_weights", "_n_biases")
     n_neurons: int
     edges: np.ndarray           # (W, 2) pairs (i, j), canonical order
     activations: np.ndarray     # one uint8 code per neuron
@@ -91,9 +97,13 @@ class Net:
     depth: np.ndarray
     level_order: np.ndarray
     _schedule: Optional[np.ndarray]
+    weight_ties: Optional[np.ndarray]   # one weight parameter per edge, canonical order
+    bias_ties: Optional[np.ndarray]     # one bias parameter per neuron, -1 for none
+    _n_weights: int
+    _n_biases: int
 
     def __init__(self, n_neurons: int, edges, activations=None, weights=None, biases=None,
-                 outputs=None) -> None:
+                 outputs=None, weight_ties=None, bias_ties=None, n_weights=None, n_biases=None) -> None:
         n = _count(n_neurons)
         src, dst = _edge_arrays(edges, n)
         order = _pair_order(dst, src, n)
@@ -113,14 +123,34 @@ class Net:
         is_input = in_ptr[1:] == in_ptr[:-1]
         has_out = out_ptr[1:] != out_ptr[:-1]
         codes = _activation_codes(activations, n, is_input)
+        if weight_ties is None:
+            if n_weights is not None:
+                raise ValueError("n_weights= is for a tied net; pass weight_ties= too")
+            w_ties, n_w = None, len(src)
+        else:
+            w_ties, n_w = weight_tie_array(weight_ties, len(src), n_weights)
+            w_ties = w_ties[order]
+        if bias_ties is None:
+            if n_biases is not None:
+                raise ValueError("n_biases= is for a tied net; pass bias_ties= too")
+            b_ties, n_b = None, n
+        else:
+            b_ties, n_b = bias_tie_array(bias_ties, n, is_input, n_biases)
 
         put = object.__setattr__
         put(self, "n_neurons", n)
         put(self, "edges", _read_only(np.stack([src, dst], axis=1)))
         put(self, "activations", _read_only(codes))
-        put(self, "weights", None if weights is None else
-            _read_only(float_array(weights, len(src), "weights", "edge")[order]))
-        put(self, "biases", None if biases is None else _read_only(float_array(biases, n, "biases", "neuron")))
+        if weights is not None:
+            weights = (float_array(weights, len(src), "weights", "edge")[order] if w_ties is None
+                       else float_array(weights, n_w, "weights", "weight parameter"))
+        put(self, "weights", None if weights is None else _read_only(weights))
+        put(self, "biases", None if biases is None else _read_only(
+            float_array(biases, n_b, "biases", "neuron" if b_ties is None else "bias parameter")))
+        put(self, "weight_ties", None if w_ties is None else _read_only(w_ties))
+        put(self, "bias_ties", None if b_ties is None else _read_only(b_ties))
+        put(self, "_n_weights", n_w)
+        put(self, "_n_biases", n_b)
         put(self, "in_ptr", _read_only(in_ptr))
         put(self, "out_ptr", _read_only(out_ptr))
         put(self, "out_dst", _read_only(out_dst))
@@ -143,13 +173,17 @@ class Net:
 
     @property
     def n_weights(self) -> int:
-        """The length of the `w` this net takes: one per edge (untied)."""
-        return len(self.edges)
+        """The length of the `w` this net takes: P parameters if tied, else one per edge."""
+        return self._n_weights
 
     @property
     def n_biases(self) -> int:
-        """The length of the `b` this net takes: one per neuron (untied)."""
-        return self.n_neurons
+        """The length of the `b` this net takes: Q parameters if tied, else one per neuron."""
+        return self._n_biases
+
+    @property
+    def is_tied(self) -> bool:
+        return self.weight_ties is not None or self.bias_ties is not None
 
     @property
     def explicit_outputs(self) -> bool:
@@ -190,13 +224,40 @@ class Net:
         return neuron_name(j, self.n_neurons)
 
     def with_weights(self, weights, biases=None) -> "Net":
-        """The same net carrying `weights` (canonical order) and `biases`."""
-        return Net(self.n_neurons, self.edges, self.activations, weights, biases, outputs=self.outputs)
+        """The same net (ties included) carrying `weights` (canonical order, or per parameter) and `biases`."""
+        args = self.__reduce__()[1]
+        return Net(*args[:3], weights, biases, *args[5:])
+
+    def tied(self, weight_ties=None, bias_ties=None) -> "Net":
+        """A copy whose edges (in `self.edges` order) and neurons share the given parameters.
+
+        None leaves that side as it is. The weights (biases) are kept when every
+        parameter's edges (neurons) carry one value, else dropped. A
+        weight-agnostic net: `net.tied(weight_ties=np.zeros(net.n_edges, int))`.
+        """
+        w_ties = self.weight_ties if weight_ties is None else weight_tie_array(weight_ties, self.n_edges, None)[0]
+        b_ties = (self.bias_ties if bias_ties is None
+                  else bias_tie_array(bias_ties, self.n_neurons, self.fan_in == 0, None)[0])
+        weights, biases = self.weights, self.biases
+        if weight_ties is not None:
+            per_edge = weights if self.weight_ties is None or weights is None else weights[self.weight_ties]
+            weights = collapse(per_edge, w_ties, int(w_ties.max()) + 1 if w_ties.size else 0)
+        if bias_ties is not None:
+            per_neuron = biases
+            if biases is not None and self.bias_ties is not None:
+                per_neuron = np.where(self.bias_ties >= 0, biases[np.maximum(self.bias_ties, 0)], 0.0)
+            biases = collapse(per_neuron, b_ties, int(b_ties.max()) + 1 if b_ties.size else 0)
+        return Net(self.n_neurons, self.edges, self.activations, weights, biases,
+                   outputs=self.outputs if self.explicit_outputs else None, weight_ties=w_ties, bias_ties=b_ties,
+                   n_weights=None if weight_ties is not None or w_ties is None else self.n_weights,
+                   n_biases=None if bias_ties is not None or b_ties is None else self.n_biases)
 
     def __reduce__(self):
         # NOTE: the constructor's arguments only; the derived arrays are rebuilt on load.
         return (Net, (self.n_neurons, self.edges, self.activations, self.weights, self.biases,
-                      self.outputs if self.explicit_outputs else None))
+                      self.outputs if self.explicit_outputs else None, self.weight_ties, self.bias_ties,
+                      None if self.weight_ties is None else self.n_weights,
+                      None if self.bias_ties is None else self.n_biases))
 
     def __eq__(self, other):
         if not isinstance(other, Net):
@@ -206,7 +267,9 @@ class Net:
                 and np.array_equal(self.activations, other.activations)
                 and np.array_equal(self.outputs, other.outputs)
                 and _same_floats(self.weights, other.weights)
-                and _same_floats(self.biases, other.biases))
+                and _same_floats(self.biases, other.biases)
+                and _same_ties(self.weight_ties, other.weight_ties, self.n_weights, other.n_weights)
+                and _same_ties(self.bias_ties, other.bias_ties, self.n_biases, other.n_biases))
 
     def __hash__(self):
         # NOTE: weights and biases are left out (== compares them bitwise, so equal nets
@@ -345,6 +408,12 @@ def float_array(values, length: int, what: str, per: str) -> np.ndarray:
         k = int(np.flatnonzero(~np.isfinite(a))[0])
         raise ValueError(f"{what}[{k}] is {a[k]}; expected a finite number")
     return a
+
+
+def _same_ties(a: Optional[np.ndarray], b: Optional[np.ndarray], count_a: int, count_b: int) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return count_a == count_b and np.array_equal(a, b)
 
 
 def _same_floats(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:

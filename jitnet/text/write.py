@@ -43,9 +43,11 @@ def write(net: Net, fmt: str, weights=None, biases=None) -> str:
             adjacency matrix: edges only) or `"nel"` (edge list with `act`
             lines, weights and `bias` lines when there are any, and an `out`
             line when the net's outputs are not SPEC §1's).
-        weights: `"nel"` only: one float per edge in canonical order; default
+        weights: `"nel"` only: one float per edge in canonical order (per
+            weight parameter for a tied net: `w @P v` lines); default
             `net.weights` (None: edges without weights).
-        biases: `"nel"` only: one float per neuron; default `net.biases`
+        biases: `"nel"` only: one float per neuron (per bias parameter for
+            tied biases: `b @Q v` lines); default `net.biases`
             (None: no `bias` lines). Input neurons get no `bias` line (a NEL
             cannot carry one, and SPEC §1 ignores them), so their entries are
             not written.
@@ -68,8 +70,10 @@ def write(net: Net, fmt: str, weights=None, biases=None) -> str:
         return _nal(net)
     if fmt == "nam":
         return _nam(net)
-    weights = net.weights if weights is None else float_array(weights, net.n_weights, "weights", "edge")
-    biases = net.biases if biases is None else float_array(biases, net.n_neurons, "biases", "neuron")
+    weights = net.weights if weights is None else float_array(
+        weights, net.n_weights, "weights", "edge" if net.weight_ties is None else "weight parameter")
+    biases = net.biases if biases is None else float_array(
+        biases, net.n_biases, "biases", "neuron" if net.bias_ties is None else "bias parameter")
     return _nel(net, weights, biases)
 
 
@@ -117,15 +121,39 @@ def _nel(net: Net, weights: Optional[np.ndarray], biases: Optional[np.ndarray]) 
     hx = _hex_indices(net)
     src, dst = net.edges[:, 0], net.edges[:, 1]
     js = np.flatnonzero(net.fan_in)  # the non-input neurons
-    weight: Tuple[Part, ...] = () if weights is None else (b" ", _hex_floats(weights))
+    weight: Tuple[Part, ...] = ()
+    if net.weight_ties is not None:
+        weight = (b" @", _parameter_digits(net.weight_ties, net.n_weights))
+    elif weights is not None:
+        weight = (b" ", _hex_floats(weights))
     pieces: List[Tuple[Tuple[Key, ...], np.ndarray]] = [
         ((dst, 0, np.arange(len(src))), rows(len(src), hx[src], b" ", hx[dst], *weight, b"\n")),
         ((js, 1, 0), rows(len(js), b"act ", hx[js], b" ", _codes(net, js), b"\n")),
     ]
-    if biases is not None:
+    if net.bias_ties is not None:
+        biased = js[net.bias_ties[js] >= 0]
+        pieces.append(((biased, 2, 0), rows(len(biased), b"bias ", hx[biased], b" @",
+                                            _parameter_digits(net.bias_ties[biased], net.n_biases), b"\n")))
+    elif biases is not None:
         pieces.append(((js, 2, 0), rows(len(js), b"bias ", hx[js], b" ", _hex_floats(biases[js]), b"\n")))
     # Sort keys: (target neuron; edge, act or bias line; edge).
-    return _count_line(net) + assemble(pieces) + _out_line(net, hx)
+    text = _count_line(net) + assemble(pieces)
+    if net.weight_ties is not None and weights is not None:
+        text += _value_lines(b"w @", weights)
+    if net.bias_ties is not None and biases is not None:
+        text += _value_lines(b"b @", biases)
+    return text + _out_line(net, hx)
+
+
+def _parameter_digits(ties: np.ndarray, count: int) -> np.ndarray:
+    """Parameter indices as hex, zero-padded to the width of the largest (at least 2)."""
+    return hex_digits(ties, name_width(max(count, 1)))
+
+
+def _value_lines(head: bytes, values: np.ndarray) -> str:
+    """`w @P v` (or `b @Q v`) for every parameter in order."""
+    digits = _parameter_digits(np.arange(len(values)), len(values))
+    return strip_pad(rows(len(values), head, digits, b" ", _hex_floats(values), b"\n"))
 
 
 def _out_line(net: Net, hx: np.ndarray) -> str:
