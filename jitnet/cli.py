@@ -252,7 +252,7 @@ def dropped(net, fmt: str) -> List[str]:
         lost.append("the biases")
     if net.explicit_outputs:
         lost.append("the explicit outputs")
-    if getattr(net, "weight_ties", None) is not None or getattr(net, "bias_ties", None) is not None:
+    if net.is_tied:
         lost.append("the ties")
     return lost
 

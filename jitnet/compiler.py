@@ -110,7 +110,7 @@ def _net(source, text, format, activation) -> Net:
 
 def _auto_strategy(net: Net) -> str:
     """SSA only where it was measured faster than CSR (see README, 'Choosing a tier')."""
-    return "ssa" if net.n_weights <= SSA_MAX_EDGES else "csr"
+    return "ssa" if net.n_edges <= SSA_MAX_EDGES else "csr"
 
 
 def _dtype(value) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .net import Net
+from .ties import expand
 
 if TYPE_CHECKING:
     import graphviz
@@ -94,12 +95,14 @@ def _graphviz():
 
 
 def _weights(net: Net, weights) -> np.ndarray | None:
+    """One weight per edge to draw: the given or the net's own, through the ties if tied."""
     if weights is None:
-        return None if net.weights is None else np.asarray(net.weights, dtype=np.float64)
+        return None if net.weights is None else expand(np.asarray(net.weights, dtype=np.float64), net.weight_ties)
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (net.n_weights,):
-        raise ValueError(f"weights has shape {w.shape}; expected ({net.n_weights},), one per edge")
-    return w
+        per = "edge" if net.weight_ties is None else "weight parameter"
+        raise ValueError(f"weights has shape {w.shape}; expected ({net.n_weights},), one per {per}")
+    return expand(w, net.weight_ties)
 
 
 def _ranks(net: Net) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS, activation_code
 from .errors import GraphError
-from .ties import bias_tie_array, collapse, weight_tie_array
+from .ties import bias_tie_array, collapse, expand, weight_tie_array
 
 _INDEX = np.int64
 _PAIR_KEY_LIMIT = math.isqrt(2**63 - 1)  # the largest n with n * n < 2**63
@@ -183,6 +183,7 @@ class Net:
 
     @property
     def is_tied(self) -> bool:
+        """True when some edges or neurons share parameters (`weight_ties` or `bias_ties`)."""
         return self.weight_ties is not None or self.bias_ties is not None
 
     @property
@@ -225,8 +226,8 @@ class Net:
 
     def with_weights(self, weights, biases=None) -> "Net":
         """The same net (ties included) carrying `weights` (canonical order, or per parameter) and `biases`."""
-        args = self.__reduce__()[1]
-        return Net(*args[:3], weights, biases, *args[5:])
+        n, edges, activations, _, _, *rest = self.__reduce__()[1]
+        return Net(n, edges, activations, weights, biases, *rest)
 
     def tied(self, weight_ties=None, bias_ties=None) -> "Net":
         """A copy whose edges (in `self.edges` order) and neurons share the given parameters.
@@ -235,22 +236,17 @@ class Net:
         parameter's edges (neurons) carry one value, else dropped. A
         weight-agnostic net: `net.tied(weight_ties=np.zeros(net.n_edges, int))`.
         """
-        w_ties = self.weight_ties if weight_ties is None else weight_tie_array(weight_ties, self.n_edges, None)[0]
-        b_ties = (self.bias_ties if bias_ties is None
-                  else bias_tie_array(bias_ties, self.n_neurons, self.fan_in == 0, None)[0])
-        weights, biases = self.weights, self.biases
+        weights, w_ties, n_w = self.weights, self.weight_ties, self.n_weights
         if weight_ties is not None:
-            per_edge = weights if self.weight_ties is None or weights is None else weights[self.weight_ties]
-            weights = collapse(per_edge, w_ties, int(w_ties.max()) + 1 if w_ties.size else 0)
+            w_ties, n_w = weight_tie_array(weight_ties, self.n_edges, None)
+            weights = collapse(expand(self.weights, self.weight_ties), w_ties, n_w)
+        biases, b_ties, n_b = self.biases, self.bias_ties, self.n_biases
         if bias_ties is not None:
-            per_neuron = biases
-            if biases is not None and self.bias_ties is not None:
-                per_neuron = np.where(self.bias_ties >= 0, biases[np.maximum(self.bias_ties, 0)], 0.0)
-            biases = collapse(per_neuron, b_ties, int(b_ties.max()) + 1 if b_ties.size else 0)
+            b_ties, n_b = bias_tie_array(bias_ties, self.n_neurons, self.fan_in == 0, None)
+            biases = collapse(expand(self.biases, self.bias_ties), b_ties, n_b)
         return Net(self.n_neurons, self.edges, self.activations, weights, biases,
                    outputs=self.outputs if self.explicit_outputs else None, weight_ties=w_ties, bias_ties=b_ties,
-                   n_weights=None if weight_ties is not None or w_ties is None else self.n_weights,
-                   n_biases=None if bias_ties is not None or b_ties is None else self.n_biases)
+                   n_weights=None if w_ties is None else n_w, n_biases=None if b_ties is None else n_b)
 
     def __reduce__(self):
         # NOTE: the constructor's arguments only; the derived arrays are rebuilt on load.

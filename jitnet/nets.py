@@ -16,6 +16,8 @@ from .activations import ActivationLike, activation_code
 from .net import Net
 
 PerLayer = Union[int, Sequence[int]]
+# An int (square), a pair (height, width), or one of those per conv layer.
+PerLayerPair = Union[int, Sequence[Union[int, Sequence[int]]]]
 
 
 def dense(sizes: Sequence[int], activation: ActivationLike = "relu",
@@ -39,7 +41,8 @@ def dense(sizes: Sequence[int], activation: ActivationLike = "relu",
 
 
 def rnn(n_inputs: int, n_steps: int, n_hidden: int, n_outputs: int, n_layers: int = 1,
-        activation: ActivationLike = "tanh", output_activation: ActivationLike = "identity") -> Net:
+        activation: ActivationLike = "tanh", output_activation: ActivationLike = "identity",
+        tied: bool = False) -> Net:
     """An unrolled recurrent encoder, read out after its last step (SPEC §7).
 
     Neurons: the inputs step by step (step t's features together), then the
@@ -48,8 +51,15 @@ def rnn(n_inputs: int, n_steps: int, n_hidden: int, n_outputs: int, n_layers: in
     the inputs of step t) and itself at step t-1; the outputs read the last
     layer at the last step.
 
+    With `tied`, every step shares its layer's weights and biases, numbered as
+    PyTorch's `nn.RNN` then a `Linear` head (SPEC §10): weights
+    `weight_ih_l0`, `weight_hh_l0`, `weight_ih_l1`, ... then the head's, each
+    flattened in C order; biases per layer (`bias_ih + bias_hh`), then the head's.
+
         >>> rnn(2, 3, 4, 2).n_neurons
         20
+        >>> rnn(2, 3, 4, 2, tied=True).n_weights   # 4*2 + 4*4 + 2*4
+        32
     """
     for value, what in ((n_inputs, "n_inputs"), (n_steps, "n_steps"), (n_hidden, "n_hidden"),
                         (n_outputs, "n_outputs"), (n_layers, "n_layers")):
@@ -61,29 +71,47 @@ def rnn(n_inputs: int, n_steps: int, n_hidden: int, n_outputs: int, n_layers: in
     last = first + n_layers * n_steps * n_hidden
     outputs = np.arange(last, last + n_outputs)
 
-    edges = []
+    edges, weight_ties = [], []
+    params = _Parameters()
     for l in range(n_layers):
+        width = n_inputs if l == 0 else n_hidden
+        w_ih, w_hh = params.weights(n_hidden * width), params.weights(n_hidden * n_hidden)
         for t in range(n_steps):
             below = inputs[t] if l == 0 else state[l - 1][t]
             edges.append(_complete(below, state[l][t]))
+            weight_ties.append(w_ih + _complete_order(width, n_hidden))
             if t > 0:
                 edges.append(_complete(state[l][t - 1], state[l][t]))
+                weight_ties.append(w_hh + _complete_order(n_hidden, n_hidden))
     edges.append(_complete(state[-1][-1], outputs))
+    weight_ties.append(params.weights(n_outputs * n_hidden) + _complete_order(n_hidden, n_outputs))
     layers = [np.arange(first)] + [np.concatenate(s) for s in state] + [outputs]
-    return _net(layers, edges, activation, output_activation)
+    bias_ties = np.full(last + n_outputs, -1, dtype=np.int64)
+    for l in range(n_layers):
+        bias_ties[np.concatenate(state[l])] = np.tile(params.biases(n_hidden) + np.arange(n_hidden), n_steps)
+    bias_ties[outputs] = params.biases(n_outputs) + np.arange(n_outputs)
+    ties = {"weight_ties": np.concatenate(weight_ties), "bias_ties": bias_ties} if tied else {}
+    return _net(layers, edges, activation, output_activation, **ties)
 
 
-def conv2d(height: int, width: int, channels: Sequence[int] = (1, 1), kernel: PerLayer = 3,
-           stride: PerLayer = 1, padding: PerLayer = 0, groups: PerLayer = 1,
+def conv2d(height: int, width: int, channels: Sequence[int] = (1, 1), kernel: PerLayerPair = 3,
+           stride: PerLayerPair = 1, padding: PerLayerPair = 0, groups: PerLayer = 1,
            n_outputs: Optional[int] = None, activation: ActivationLike = "relu",
-           output_activation: ActivationLike = "identity") -> Net:
+           output_activation: ActivationLike = "identity", tied: bool = False) -> Net:
     """A 2-D convolutional net: one neuron per output pixel and channel, as PyTorch's Conv2d.
 
     Neurons are numbered layer by layer, each layer channel by channel and
     each channel row by row (the input image first). An output pixel (r, c)
     of channel o reads, in every input channel of o's group, the pixels
-    (r*stride - padding + a, c*stride - padding + b) for a, b in
-    0..kernel-1 that lie inside the image (zero padding adds no edge).
+    (r*stride_h - padding_h + a, c*stride_w - padding_w + b) for a in
+    0..kernel_h-1 and b in 0..kernel_w-1 that lie inside the image (zero
+    padding adds no edge).
+
+    With `tied`, each kernel is one set of weight parameters used at every
+    position and each output channel has one bias parameter, numbered as
+    PyTorch's `Conv2d` layers then a `Linear` head (SPEC §10): all weights
+    first, layer by layer, each `(out, in/groups, kh, kw)` in C order (the
+    head `(out, in)`, `in` in `Flatten`'s (C, H, W) order), then all biases.
 
         >>> conv2d(4, 4, (1, 2, 2), kernel=3, padding=1, groups=(1, 2), n_outputs=3).n_neurons
         83
@@ -91,10 +119,14 @@ def conv2d(height: int, width: int, channels: Sequence[int] = (1, 1), kernel: Pe
     Args:
         height, width: the input image.
         channels: input channels, then the channels of each conv layer.
-        kernel, stride, padding, groups: an int for every conv layer, or one
-            per layer. Kernels are square; `padding < kernel`, so every output
-            pixel sees the image; `groups` divides both channel counts
-            (groups = channels is a depthwise conv).
+        kernel, stride, padding: an int (the same along both axes) or a
+            pair (along the height, along the width) for every conv layer, or
+            a sequence of those with one per layer (a sequence as long as
+            the number of conv layers is read per layer); `padding < kernel`
+            along each axis, so every output pixel sees the image.
+        groups: an int for every conv layer, or one per layer; it divides
+            both channel counts (groups = channels is a depthwise conv).
+        tied: share each kernel across positions (a true convolution).
         n_outputs: if given, a dense layer of this many outputs reads every
             neuron of the last conv layer; else the last conv layer is the output.
         activation: of the conv layers (but the last one when `n_outputs` is None).
@@ -105,21 +137,32 @@ def conv2d(height: int, width: int, channels: Sequence[int] = (1, 1), kernel: Pe
         raise ValueError(f"channels needs the input channels and at least one conv layer, "
                          f"got {channels!r}")
     n_conv = len(channels) - 1
-    settings = zip(_per_layer(kernel, n_conv, "kernel"), _per_layer(stride, n_conv, "stride"),
-                   _per_layer(padding, n_conv, "padding", minimum=0),
+    settings = zip(_per_layer_pairs(kernel, n_conv, "kernel"), _per_layer_pairs(stride, n_conv, "stride"),
+                   _per_layer_pairs(padding, n_conv, "padding", minimum=0),
                    _per_layer(groups, n_conv, "groups"))
     shape = (channels[0], _positive(height, "height"), _positive(width, "width"))
     layers = [np.arange(int(np.prod(shape)))]
-    edges = []
+    edges, weight_ties, channel_of = [], [], []
+    params = _Parameters()
     for out_channels, (k, s, p, g) in zip(channels[1:], settings):
-        layer_edges, shape = _conv_layer(layers[-1][0], shape, out_channels, k, s, p, g)
+        first_w = params.weights(out_channels * (shape[0] // max(g, 1)) * k[0] * k[1])
+        layer_edges, layer_ties, shape = _conv_layer(layers[-1][0], shape, out_channels, k, s, p, g)
         layers.append(np.arange(layers[-1][-1] + 1, layers[-1][-1] + 1 + int(np.prod(shape))))
         edges.append(layer_edges)
+        weight_ties.append(first_w + layer_ties)
+        channel_of.append(np.repeat(np.arange(out_channels), shape[1] * shape[2]))
     if n_outputs is not None:
         start = layers[-1][-1] + 1
         layers.append(np.arange(start, start + _positive(n_outputs, "n_outputs")))
         edges.append(_complete(layers[-2], layers[-1]))
-    return _net(layers, edges, activation, output_activation)
+        weight_ties.append(params.weights(n_outputs * len(layers[-2])) +
+                           _complete_order(len(layers[-2]), n_outputs))
+        channel_of.append(np.arange(n_outputs))
+    bias_ties = np.full(int(layers[-1][-1]) + 1, -1, dtype=np.int64)
+    for layer, channel in zip(layers[1:], channel_of):
+        bias_ties[layer] = params.biases(int(channel.max()) + 1) + channel
+    ties = {"weight_ties": np.concatenate(weight_ties), "bias_ties": bias_ties} if tied else {}
+    return _net(layers, edges, activation, output_activation, **ties)
 
 
 def random_dag(n_inputs: int, n_outputs: int, n_hidden: int, fan_in: Union[int, Tuple[int, int]] = (1, 4),
@@ -201,49 +244,96 @@ def _complete(sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def _net(layers: List[np.ndarray], edges: List[np.ndarray], activation: ActivationLike,
-         output_activation: ActivationLike) -> Net:
+         output_activation: ActivationLike, **ties) -> Net:
     """The Net of layered `edges`: inputs identity, the hidden neurons `activation`,
-    the last layer `output_activation`."""
-    return _net_with_codes(layers, edges, activation_code(activation), output_activation)
+    the last layer `output_activation`; `ties` as `Net` takes them."""
+    return _net_with_codes(layers, edges, activation_code(activation), output_activation, **ties)
 
 
 def _net_with_codes(layers: List[np.ndarray], edges: List[np.ndarray], hidden_codes,
-                    output_activation: ActivationLike) -> Net:
+                    output_activation: ActivationLike, **ties) -> Net:
     """As `_net`, with a code for every hidden neuron (or one for all)."""
     n = int(layers[-1][-1]) + 1
     codes = np.zeros(n, dtype=np.uint8)
     codes[len(layers[0]):int(layers[-1][0])] = hidden_codes
     codes[layers[-1]] = activation_code(output_activation)
-    return Net(n, np.concatenate(edges), activations=codes)
+    return Net(n, np.concatenate(edges), activations=codes, **ties)
 
 
-def _conv_layer(first: int, shape: Tuple[int, int, int], out_channels: int, kernel: int,
-                stride: int, padding: int, groups: int):
-    """Edges of one conv layer whose input neurons start at `first`; and its output shape."""
+class _Parameters:
+    """Hands out consecutive weight and bias parameter numbers, block by block (SPEC §10's order)."""
+
+    def __init__(self) -> None:
+        self.n_weights = 0
+        self.n_biases = 0
+
+    def weights(self, count: int) -> int:
+        """The first of `count` new weight parameters."""
+        self.n_weights += count
+        return self.n_weights - count
+
+    def biases(self, count: int) -> int:
+        """The first of `count` new bias parameters."""
+        self.n_biases += count
+        return self.n_biases - count
+
+
+def _complete_order(n_sources: int, n_targets: int) -> np.ndarray:
+    """For `_complete`'s edges, the C-order index into a PyTorch weight `(n_targets, n_sources)`."""
+    return np.tile(np.arange(n_targets), n_sources) * n_sources + np.repeat(np.arange(n_sources), n_targets)
+
+
+def _per_layer_pairs(value: PerLayerPair, n_layers: int, what: str, minimum: int = 1) -> List[Tuple[int, int]]:
+    """One (height, width) setting per conv layer from an int, a pair, or one of those per layer."""
+    if isinstance(value, (int, np.integer)):
+        values: list = [value] * n_layers
+    else:
+        values = list(value)
+        if len(values) != n_layers:
+            if len(values) == 2 and all(isinstance(v, (int, np.integer)) for v in values):
+                values = [tuple(values)] * n_layers
+            else:
+                raise ValueError(f"{what} has {len(values)} entries; expected an int, a pair, "
+                                 f"or one per conv layer ({n_layers})")
+    pairs = []
+    for v in values:
+        pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+        if len(pair) != 2:
+            raise ValueError(f"{what} {v!r}; expected an int or a pair (height, width)")
+        pairs.append((_positive(pair[0], what, minimum), _positive(pair[1], what, minimum)))
+    return pairs
+
+
+def _conv_layer(first: int, shape: Tuple[int, int, int], out_channels: int, kernel: Tuple[int, int],
+                stride: Tuple[int, int], padding: Tuple[int, int], groups: int):
+    """Edges of one conv layer whose input neurons start at `first`, each edge's index into
+    the layer's `(out, in/groups, kh, kw)` kernel (C order), and the layer's output shape."""
     in_channels, height, width = shape
-    if padding >= kernel:
-        raise ValueError(f"padding {padding} must be less than kernel {kernel}: "
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if ph >= kh or pw >= kw:
+        raise ValueError(f"padding {padding} must be less than kernel {kernel} along each axis: "
                          f"a pixel reading only padding would have no input")
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"groups {groups} must divide the channels {in_channels} -> {out_channels}")
-    out_h = (height + 2 * padding - kernel) // stride + 1
-    out_w = (width + 2 * padding - kernel) // stride + 1
+    out_h = (height + 2 * ph - kh) // sh + 1
+    out_w = (width + 2 * pw - kw) // sw + 1
     if out_h < 1 or out_w < 1:
         raise ValueError(f"kernel {kernel} with padding {padding} does not fit a {height}x{width} image")
     per_group = in_channels // groups
     o, r, c, ci, a, b = np.meshgrid(np.arange(out_channels), np.arange(out_h), np.arange(out_w),
-                                    np.arange(per_group), np.arange(kernel), np.arange(kernel),
+                                    np.arange(per_group), np.arange(kh), np.arange(kw),
                                     indexing="ij", sparse=True)
-    row = r * stride - padding + a
-    col = c * stride - padding + b
+    row = r * sh - ph + a
+    col = c * sw - pw + b
     inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
     channel = o // (out_channels // groups) * per_group + ci
     src = first + (channel * height + row) * width + col
     dst = first + in_channels * height * width + (o * out_h + r) * out_w + c
+    tie = ((o * per_group + ci) * kh + a) * kw + b
     # NOTE: sparse grids broadcast; only the kept (src, dst) pairs are ever materialised.
     inside = np.broadcast_to(inside, src.shape)
     return (np.stack([src[inside], np.broadcast_to(dst, src.shape)[inside]], axis=1),
-            (out_channels, out_h, out_w))
+            np.broadcast_to(tie, src.shape)[inside], (out_channels, out_h, out_w))
 
 
 def _random_layer_edges(rng: np.random.Generator, below: List[np.ndarray], layer: np.ndarray,

@@ -18,6 +18,7 @@ import numpy as np
 
 from .compiler import compile
 from .net import Net
+from .ties import expand
 
 
 class Population:
@@ -100,11 +101,13 @@ def _side_by_side(nets: Sequence[Net]) -> Net:
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     counts = np.array([net.n_edges for net in nets], dtype=np.int64)
     edges = np.concatenate([net.edges for net in nets]) + np.repeat(offsets, counts)[:, None]
-    biases = [net.biases if net.biases is not None else np.zeros(net.n_neurons) for net in nets]
+    # NOTE: members may be tied; the population itself is not (each member's parameters per edge).
+    biases = [expand(net.biases, net.bias_ties) if net.biases is not None else np.zeros(net.n_neurons)
+              for net in nets]
     outputs = np.concatenate([net.outputs + offset for net, offset in zip(nets, offsets)])
     return Net(int(sizes.sum()), edges, np.concatenate([net.activations for net in nets]),
-               weights=np.concatenate([net.weights for net in nets]), biases=np.concatenate(biases),
-               outputs=outputs)
+               weights=np.concatenate([expand(net.weights, net.weight_ties) for net in nets]),
+               biases=np.concatenate(biases), outputs=outputs)
 
 
 def evaluate_neat(genomes: Sequence[Any], config: Any, x: Any, dtype: str = "float64",

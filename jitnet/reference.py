@@ -98,7 +98,7 @@ def vjp(net: Net, x, w, b, dy, outputs=None) -> Gradients:
     dn = np.zeros_like(n)
     dz = np.zeros_like(n)
     np.add.at(dn, (slice(None), outputs), dy)  # type: ignore[arg-type]
-    dw = np.zeros(net.n_weights)
+    dw = np.zeros(net.n_edges)
     db = np.zeros(net.n_neurons)
     for level in reversed(_levels(net)):
         for sources, pos in _kth_terms(level, net.out_ptr):
@@ -110,7 +110,8 @@ def vjp(net: Net, x, w, b, dy, outputs=None) -> Gradients:
         edges = ranges(net.in_ptr[level], net.in_ptr[level + 1])
         dw[edges] = (n[:, src[edges]] * dz[:, net.edges[edges, 1]]).sum(axis=0)
     dx = dn[:, net.inputs]
-    return Gradients(dx[0] if single else dx, dw, db)
+    return Gradients(dx[0] if single else dx, _per_parameter(dw, net.weight_ties, net.n_weights),
+                     _per_parameter(db, net.bias_ties, net.n_biases))
 
 
 def jvp(net: Net, x, w, b, tx, tw, tb=None, outputs=None) -> Tangents:
@@ -126,8 +127,8 @@ def jvp(net: Net, x, w, b, tx, tw, tb=None, outputs=None) -> Tangents:
     w, b = _parameters(net, w, b)
     x, single = _batch(x, net.n_inputs, "x")
     tx, _ = _batch(tx, net.n_inputs, "tx")
-    tw = _vector(tw, net.n_weights, "tw")
-    tb = np.zeros(net.n_neurons) if tb is None else _vector(tb, net.n_neurons, "tb")
+    tw = _per_edge(_vector(tw, net.n_weights, "tw"), net.weight_ties)
+    tb = np.zeros(net.n_neurons) if tb is None else _per_edge(_vector(tb, net.n_biases, "tb"), net.bias_ties)
     outputs = _outputs(net, outputs)
     z, n = _evaluate(net, x, w, b)
 
@@ -187,9 +188,27 @@ def _parameters(net: Net, w, b) -> Tuple[np.ndarray, np.ndarray]:
         if net.weights is None:
             raise TypeError("this net carries no weights: pass w (one per edge, canonical order)")
         w, b = net.weights, net.biases if b is None else b
-    w = _vector(w, net.n_weights, "w")
-    b = np.zeros(net.n_neurons) if b is None else _vector(b, net.n_neurons, "b")
+    w = _per_edge(_vector(w, net.n_weights, "w"), net.weight_ties)
+    b = np.zeros(net.n_neurons) if b is None else _per_edge(_vector(b, net.n_biases, "b"), net.bias_ties)
     return w, b
+
+
+def _per_edge(values: np.ndarray, ties: Optional[np.ndarray]) -> np.ndarray:
+    """Parameter values as one per edge (or neuron) through `ties` (SPEC §10); -1 is 0."""
+    if ties is None:
+        return values
+    return np.array([values[t] if t >= 0 else 0.0 for t in ties.tolist()])
+
+
+def _per_parameter(per_edge: np.ndarray, ties: Optional[np.ndarray], count: int) -> np.ndarray:
+    """Per-edge gradients summed per parameter, edge by edge in ascending order (SPEC §10)."""
+    if ties is None:
+        return per_edge
+    sums = np.zeros(count)
+    for e, t in enumerate(ties.tolist()):
+        if t >= 0:
+            sums[t] += per_edge[e]
+    return sums
 
 
 def _vector(values, length: int, what: str) -> np.ndarray:

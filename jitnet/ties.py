@@ -59,9 +59,10 @@ def _count(ties: np.ndarray, given: Optional[int], what: str, source: str) -> in
     return int(given)
 
 
-def expand(values: np.ndarray, ties: Optional[np.ndarray], out_dtype) -> np.ndarray:
-    """Per-parameter `values` as one value per edge (or neuron; -1 gives 0): a C-ordered gather."""
-    if ties is None:
+def expand(values, ties: Optional[np.ndarray], out_dtype=np.float64):
+    """Per-parameter `values` as one value per edge (or neuron; -1 gives 0): a C-ordered gather.
+    Untied (`ties` None) or no values (None): `values` as they are."""
+    if ties is None or values is None:
         return values
     padded = np.concatenate([values.astype(out_dtype, copy=False), np.zeros(1, out_dtype)])
     return padded[ties]   # NOTE: -1 reads the appended zero
@@ -71,7 +72,7 @@ def fold(per_edge: np.ndarray, ties: Optional[np.ndarray], count: int,
          out: Optional[np.ndarray] = None) -> np.ndarray:
     """Per-edge (or per-neuron) gradients summed per parameter, in ascending edge order; -1 dropped."""
     if ties is None:
-        if out is not None:
+        if out is not None and out is not per_edge:
             out[...] = per_edge
             return out
         return per_edge

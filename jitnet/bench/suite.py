@@ -137,7 +137,7 @@ def suite_nets(quick: bool = False):
     entries.append(("conv 28x28 1-8-16", nets.conv2d(28, 28, (1, 8, 16), kernel=3, stride=(1, 2),
                                                      n_outputs=10), (1024,)))
     entries.append(("rnn 16 steps h32", nets.rnn(16, 16, 32, 10), (SUITE_BATCH,)))
-    return [SuiteNet(name, net, batches, 3 if net.n_weights >= 100_000 else 5)
+    return [SuiteNet(name, net, batches, 3 if net.n_edges >= 100_000 else 5)
             for name, net, batches in entries]
 
 
@@ -163,7 +163,7 @@ def make_baseline(name: str, net: Net, w, b, dtype):
         return baselines.LevelBaseline(net, w, b, dtype, sparse=True)
     if name == "torch":
         return baselines.TorchBaseline(net, w, b, dtype)
-    if net.n_weights > baselines.NEAT_MAX_EDGES:
+    if net.n_edges > baselines.NEAT_MAX_EDGES:
         return None
     try:
         return baselines.NeatBaseline(net, w, b)
@@ -215,7 +215,7 @@ def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int 
                 fwd[lib] = timed(lambda: other.forward(x))
                 fb[lib] = timed(lambda: other.forward_backward(x, dy))
             other = None  # NOTE: free its matrices before the next one is built
-    common = {"name": name, "edges": net.n_weights, "batch": batch, "dtype": str(np.dtype(dtype))}
+    common = {"name": name, "edges": net.n_edges, "batch": batch, "dtype": str(np.dtype(dtype))}
     return [{**common, "pass": "fwd", "compile_s": compile_s, "times": fwd},
             {**common, "pass": "f+b", "compile_s": compile_s + grad_s, "times": fb}]
 
@@ -391,7 +391,7 @@ def suite(batch=None, threads: int = 2, quick: bool = False, plot_path=None, dty
             rows += measure(entry.net, size, name=entry.name, threads=threads, dtype=dtype,
                             strategy=strategy, repeats=entry.repeats, min_time=0.0 if quick else 0.02,
                             cache=quick)
-            print(f"[{k + 1}/{len(entries)}] {entry.name} ({entry.net.n_weights} edges), batch {size}: "
+            print(f"[{k + 1}/{len(entries)}] {entry.name} ({entry.net.n_edges} edges), batch {size}: "
                   f"{time.perf_counter() - start:.1f} s", file=progress, flush=True)
     print(describe(peak, threads, cold=not quick), file=out)
     print(file=out)

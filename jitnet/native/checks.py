@@ -55,18 +55,24 @@ def cotangent(dy, batch: int, single: bool, n_outputs: int, dtype: np.dtype) -> 
     return dy.reshape(batch, n_outputs)
 
 
-def parameters(w, b, n_weights: int, n_neurons: int, dtype: np.dtype) -> Tuple[np.ndarray, np.ndarray]:
-    """w (n_weights,) and b (n_neurons,) as arrays of `dtype`."""
+def parameters(w, b, n_weights: int, n_biases: int, dtype: np.dtype, tied: Tuple[bool, bool] = (False, False),
+               rows: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """w (n_weights,) and b (n_biases,) as arrays of `dtype`; with `rows`, w may also be
+    (S, n_weights) and b (S, n_biases) beside it."""
     w = as_array(w, "w", dtype)
-    if w.shape != (n_weights,):
-        raise ValueError(f"w has shape {w.shape}; expected ({n_weights},), one per edge")
+    per_w = "weight parameter" if tied[0] else "edge"
+    per_b = "bias parameter" if tied[1] else "neuron"
+    if w.shape != (n_weights,) and not (rows and w.ndim == 2 and w.shape[1] == n_weights):
+        extra = f" or (S, {n_weights})" if rows else ""
+        raise ValueError(f"w has shape {w.shape}; expected ({n_weights},){extra}, one per {per_w}")
     b = as_array(b, "b", dtype)
-    if b.shape != (n_neurons,):
-        raise ValueError(f"b has shape {b.shape}; expected ({n_neurons},), one per neuron")
+    if b.shape != (n_biases,) and not (w.ndim == 2 and b.shape == (len(w), n_biases)):
+        extra = f" or ({len(w)}, {n_biases})" if w.ndim == 2 else ""
+        raise ValueError(f"b has shape {b.shape}; expected ({n_biases},){extra}, one per {per_b}")
     return w, b
 
 
-def gradient_buffers(out, dx_shape: tuple, n_weights: int, n_neurons: int, dtype: np.dtype) -> tuple:
+def gradient_buffers(out, dx_shape: tuple, n_weights: int, n_biases: int, dtype: np.dtype) -> tuple:
     """`backward`'s `out=` as (dx, dw, db), each buffer checked (and named in the error)."""
     try:
         dx, dw, db = out
@@ -74,5 +80,5 @@ def gradient_buffers(out, dx_shape: tuple, n_weights: int, n_neurons: int, dtype
         raise TypeError(f"out must be three arrays (dx, dw, db), got {type(out).__name__}") from None
     check_out(dx, dx_shape, dtype, "out.dx")
     check_out(dw, (n_weights,), dtype, "out.dw")
-    check_out(db, (n_neurons,), dtype, "out.db")
+    check_out(db, (n_biases,), dtype, "out.db")
     return dx, dw, db

@@ -57,7 +57,7 @@ class Plan:
                             (abi.PLAN_N_INPUTS, len(self.inputs)),
                             (abi.PLAN_N_OUTPUTS, len(self.outputs)),
                             (abi.PLAN_N_NEURONS, net.n_neurons),
-                            (abi.PLAN_N_WEIGHTS, net.n_weights),
+                            (abi.PLAN_N_WEIGHTS, net.n_edges),
                             (abi.PLAN_N_SEED_ROWS, self.n_seed_rows),
                             (abi.PLAN_N_REVERSE_SEGS, len(self.reverse_segments)),
                             (abi.PLAN_GRAD_TILES, self.grad_tiles)):
@@ -67,10 +67,10 @@ class Plan:
 
 def dense_share(net, order, segments) -> float:
     """The share of the net's edges that are in-edges of forward segments with a shared in-set."""
-    if net.n_weights == 0:
+    if net.n_edges == 0:
         return 0.0
     shared = np.repeat(segments[:, 3] == 1, segments[:, 1] - segments[:, 0])
-    return float(net.fan_in[order[shared]].sum()) / net.n_weights
+    return float(net.fan_in[order[shared]].sum()) / net.n_edges
 
 
 def forward_segments(net):

@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from .. import ties
 from ..losses import loss_and_cotangent
 from ..lower import abi
 from . import checks, pool
@@ -79,7 +80,9 @@ class CompiledNet:
         self._grad = None
         self._lazy_lock = threading.Lock()
         self._plan = Plan(net, outputs)
-        self._shape = (net.n_neurons, net.n_weights, net.n_inputs, len(self._plan.outputs))
+        self._shape = (net.n_neurons, net.n_weights, net.n_inputs, len(self._plan.outputs), net.n_biases,
+                       net.n_edges)
+        self._tied = (net.weight_ties is not None, net.bias_ties is not None)
         self._precision = abi.precision(dtype)
         self._lanes = self._precision.lanes
         self._forward = prototype(abi.FORWARD)(jitted.address(abi.FORWARD))
@@ -90,8 +93,8 @@ class CompiledNet:
             objects = abi.FORWARD + abi.OBJECTS_SUFFIX
             self._objects = prototype(objects)(jitted.address(objects))
             self._make_narrow = make_narrow
-        self._work = self.n_weights + self.n_neurons
-        self._zero_b = np.zeros(self.n_neurons, dtype=self.dtype)
+        self._work = self.n_edges + self.n_neurons
+        self._zero_b = np.zeros(self.n_biases, dtype=self.dtype)
         self._zero_b.flags.writeable = False
         self._own = None
         self._scratch = threading.local()
@@ -102,6 +105,8 @@ class CompiledNet:
     n_weights = property(lambda self: self._shape[1])
     n_inputs = property(lambda self: self._shape[2])
     n_outputs = property(lambda self: self._shape[3])
+    n_biases = property(lambda self: self._shape[4])
+    n_edges = property(lambda self: self._shape[5])
     inputs = property(lambda self: self.net.inputs)
     edges = property(lambda self: self.net.edges)
 
@@ -148,10 +153,15 @@ class CompiledNet:
         return self._rebuild
 
     def init(self, seed: int = 0):
-        """Starting weights: uniform(-1, 1) / sqrt(fan_in of the target), canonical order; b = 0."""
+        """Starting weights: uniform(-1, 1) / sqrt(fan_in of the target), canonical order; b = 0.
+
+        For a tied net, one value per parameter over sqrt(F_p), F_p the largest
+        fan-in among the neurons its edges feed (SPEC §10)."""
         fan_in = self.net.fan_in[self.net.edges[:, 1]]
+        if self.net.weight_ties is not None:
+            fan_in = ties.largest_fan_in(self.net.weight_ties, self.n_weights, fan_in)
         w = np.random.default_rng(seed).uniform(-1.0, 1.0, self.n_weights) / np.sqrt(fan_in)
-        return w.astype(self.dtype), np.zeros(self.n_neurons, dtype=self.dtype)
+        return w.astype(self.dtype), np.zeros(self.n_biases, dtype=self.dtype)
 
     def forward(self, x, w=None, b=None, out=None):
         """The outputs for `x` of shape (n_inputs,) or (batch, n_inputs), in the net's dtype.
@@ -160,7 +170,9 @@ class CompiledNet:
         the result; it is filled and returned (no allocation per call).
         """
         x, single = checks.samples(x, self.n_inputs, self.dtype)
-        w, b = self._parameters(w, b)
+        if w is not None and np.ndim(w) == 2:
+            return self._forward_rows(x, single, w, b, out)
+        w, b = self._parameters(w, b, rows=True)
         shape = (self.n_outputs,) if single else (len(x), self.n_outputs)
         if out is None:
             y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
@@ -172,6 +184,23 @@ class CompiledNet:
         if out is not None:
             return out
         return y[0] if single else y
+
+    def _forward_rows(self, x, single, w, b, out):
+        """forward under S weight vectors (rows of w; b one vector or S rows): (S, batch, n_outputs)."""
+        w, b = checks.parameters(w, self._zero_b if b is None else b, self.n_weights, self.n_biases,
+                                 self.dtype, self._tied, rows=True)
+        shape = (len(w),) + ((self.n_outputs,) if single else (len(x), self.n_outputs))
+        if out is None:
+            y = np.empty((len(w), len(x), self.n_outputs), dtype=self.dtype)
+        else:
+            checks.check_out(out, shape, self.dtype)
+            y = out.reshape(len(w), len(x), self.n_outputs)
+        if len(x):
+            shared_b = ties.expand(b, self.net.bias_ties, self.dtype) if b.ndim == 1 else None
+            for s in range(len(w)):
+                b_s = shared_b if shared_b is not None else ties.expand(b[s], self.net.bias_ties, self.dtype)
+                self._run(x, ties.expand(w[s], self.net.weight_ties, self.dtype), b_s, y[s])
+        return out if out is not None else y.reshape(shape)
 
     def _run(self, x, w, b, y):
         batch = len(x)
@@ -210,11 +239,12 @@ class CompiledNet:
         if dy is None:
             raise TypeError("backward() needs dy, the cotangent of the outputs")
         x, single = checks.samples(x, self.n_inputs, self.dtype)
+        self._one_vector(w, "backward")
         w, b = self._parameters(w, b)
         dy = checks.cotangent(dy, len(x), single, self.n_outputs, self.dtype)
         if out is not None:
             dx_shape = (self.n_inputs,) if single else (len(x), self.n_inputs)
-            out = Gradients(*checks.gradient_buffers(out, dx_shape, self.n_weights, self.n_neurons, self.dtype))
+            out = Gradients(*checks.gradient_buffers(out, dx_shape, self.n_weights, self.n_biases, self.dtype))
         return self._backward(x, w, b, dy, single, out)
 
     def loss_and_grad(self, x, w=None, b=None, target=None, loss="mse"):
@@ -226,6 +256,7 @@ class CompiledNet:
         if target is None:
             raise TypeError("loss_and_grad() needs target")
         x, single = checks.samples(x, self.n_inputs, self.dtype)
+        self._one_vector(w, "loss_and_grad")
         w, b = self._parameters(w, b)
         y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
         if len(x):
@@ -235,30 +266,33 @@ class CompiledNet:
         return value, dw, db
 
     def _backward(self, x, w, b, dy, single, out=None):
-        """The VJP of checked arguments, into `out` (checked `Gradients`) or new arrays.
+        """The VJP of checked, expanded arguments, into `out` (checked `Gradients`) or new arrays.
 
         NOTE: the native call overwrites its dw and db, so with several
         threads every chunk but the first needs private ones; chunk 0 writes
         straight into the result and the others are added to it in chunk
         order, the same order with or without `out`, so the bits are the same.
+        A tied net's per-edge sums are then folded per parameter (`ties.fold`).
         """
         batch = len(x)
         if out is None:
             dx = np.empty((batch, self.n_inputs), dtype=self.dtype)
-            dw, db = np.empty(self.n_weights, self.dtype), np.empty(self.n_neurons, self.dtype)
+            dw, db = np.empty(self.n_edges, self.dtype), np.empty(self.n_neurons, self.dtype)
         else:
-            dx, dw, db = out.dx.reshape(batch, self.n_inputs), out.dw, out.db
+            dx = out.dx.reshape(batch, self.n_inputs)
+            dw = np.empty(self.n_edges, self.dtype) if self._tied[0] else out.dw
+            db = np.empty(self.n_neurons, self.dtype) if self._tied[1] else out.db
         if batch == 0:
             dw.fill(0)
             db.fill(0)
-            return Gradients(dx, dw, db) if out is None else out
+            return self._folded(dx, dw, db, single, out)
         function = self._gradient()[1]
-        work = 3 * (self.n_weights + self.n_neurons)
+        work = 3 * (self.n_edges + self.n_neurons)
         if pool.is_small(batch, work):
             chunks = [(0, batch)]  # NOTE: what `pool.split` gives for this little work, without its cost
         else:
             chunks = pool.split(batch, self._lanes, self.threads, work)
-        sums = [(dw, db)] + [(np.empty(self.n_weights, self.dtype), np.empty(self.n_neurons, self.dtype))
+        sums = [(dw, db)] + [(np.empty(self.n_edges, self.dtype), np.empty(self.n_neurons, self.dtype))
                              for _ in chunks[1:]]
 
         def run(k):
@@ -274,6 +308,12 @@ class CompiledNet:
         for dw_k, db_k in sums[1:]:
             dw += dw_k
             db += db_k
+        return self._folded(dx, dw, db, single, out)
+
+    def _folded(self, dx, dw, db, single, out):
+        """The result: per-edge dw and per-neuron db folded per parameter when tied."""
+        dw = ties.fold(dw, self.net.weight_ties, self.n_weights, None if out is None else out.dw)
+        db = ties.fold(db, self.net.bias_ties, self.n_biases, None if out is None else out.db)
         if out is not None:
             return out
         return Gradients(dx[0] if single else dx, dw, db)
@@ -304,7 +344,7 @@ class CompiledNet:
                 size = abi.scratch_size(abi.FORWARD_SCRATCH, self.dtype, n_neurons=self.n_neurons)
             else:
                 size = abi.scratch_size(abi.BACKWARD_SCRATCH, self.dtype, n_neurons=self.n_neurons,
-                                        n_weights=self.n_weights, n_seed_rows=self._plan.n_seed_rows,
+                                        n_weights=self.n_edges, n_seed_rows=self._plan.n_seed_rows,
                                         group=self._plan.grad_tiles)
             raw = np.empty(size * self._precision.itemsize + abi.TILE_ALIGN, dtype=np.uint8)
             offset = (-raw.ctypes.data) % abi.TILE_ALIGN
@@ -314,7 +354,9 @@ class CompiledNet:
         return address
 
     # -- argument checks (SPEC §4, `checks.py`): before every native call --
-    def _parameters(self, w, b):
+    def _parameters(self, w, b, rows: bool = False):
+        """(w per edge, b per neuron) for the native code: checked against n_weights / n_biases
+        (defaults: the net's own; b=None with a w: zeros), then expanded through the ties."""
         if w is None:
             if self.net.weights is None:
                 raise TypeError("this net carries no weights: pass w (and b), e.g. w, b = cn.init()")
@@ -323,8 +365,15 @@ class CompiledNet:
                 self._own = (self.net.weights.astype(self.dtype), own_b.astype(self.dtype))
             w, own_b = self._own
             b = own_b if b is None else b
-        return checks.parameters(w, self._zero_b if b is None else b, self.n_weights, self.n_neurons,
-                                 self.dtype)
+        w, b = checks.parameters(w, self._zero_b if b is None else b, self.n_weights, self.n_biases,
+                                 self.dtype, self._tied, rows)
+        return ties.expand(w, self.net.weight_ties, self.dtype), ties.expand(b, self.net.bias_ties, self.dtype)
+
+    @staticmethod
+    def _one_vector(w, what: str) -> None:
+        if w is not None and np.ndim(w) == 2:
+            raise ValueError(f"{what} takes one weight vector (n_weights,); got w of shape {np.shape(w)} "
+                             f"(only forward takes (S, n_weights))")
 
 
 def _data_address(a: np.ndarray) -> int:

@@ -167,7 +167,7 @@ def _parameter_values(src: Source, values: dict, kind: str, ties: np.ndarray) ->
     lines = values[kind]
     if not lines:
         return None
-    size = _count(ties, values, kind)
+    size = _size(ties, lines)
     missing = sorted(set(range(size)) - set(lines))
     if missing:
         first = min(offset for _, offset in lines.values())
@@ -177,11 +177,13 @@ def _parameter_values(src: Source, values: dict, kind: str, ties: np.ndarray) ->
 
 
 def _count(ties: Optional[np.ndarray], values: dict, kind: str) -> Optional[int]:
-    """P (or Q): one more than the largest parameter any line names; None for an untied side."""
-    if ties is None:
-        return None
-    named = [int(ties.max()) if ties.size else -1] + list(values[kind])
-    return max(named) + 1
+    """P (or Q) of a tied side; None for an untied one."""
+    return None if ties is None else _size(ties, values[kind])
+
+
+def _size(ties: np.ndarray, lines: dict) -> int:
+    """One more than the largest parameter any line names: a tie or a value line."""
+    return max([int(ties.max()) if ties.size else -1] + list(lines)) + 1
 
 
 def _no_mix(src: Source, settings: List[_Setting]) -> None:
@@ -242,7 +244,7 @@ def _weights(src: Source, edges: _Edges) -> tuple:
         k = int(np.flatnonzero(has != has[0])[0])
         if has[0]:
             fail(src, int(edges.end[k]), f"{what} (the first edge has one)", EOL)
-        fail(src, int(edges.weight_at[k]), "no weight or @P (the first edge has none)")
+        fail(src, int(edges.weight_at[k]), "no weight (the first edge has none)")
     if tied.any():
         if not tied.all():
             k = int(np.flatnonzero(tied != tied[0])[0])
