@@ -36,7 +36,7 @@ def dense(sizes: Sequence[int], activation: ActivationLike = "relu",
     if len(sizes) < 2:
         raise ValueError(f"sizes needs an input and an output layer, got {sizes!r}")
     layers = _consecutive(sizes)
-    edges = [_complete(a, b) for a, b in zip(layers, layers[1:])]
+    edges = [complete_edges(a, b) for a, b in zip(layers, layers[1:])]
     return _net(layers, edges, activation, output_activation)
 
 
@@ -78,13 +78,13 @@ def rnn(n_inputs: int, n_steps: int, n_hidden: int, n_outputs: int, n_layers: in
         w_ih, w_hh = params.weights(n_hidden * width), params.weights(n_hidden * n_hidden)
         for t in range(n_steps):
             below = inputs[t] if l == 0 else state[l - 1][t]
-            edges.append(_complete(below, state[l][t]))
-            weight_ties.append(w_ih + _complete_order(width, n_hidden))
+            edges.append(complete_edges(below, state[l][t]))
+            weight_ties.append(w_ih + complete_order(width, n_hidden))
             if t > 0:
-                edges.append(_complete(state[l][t - 1], state[l][t]))
-                weight_ties.append(w_hh + _complete_order(n_hidden, n_hidden))
-    edges.append(_complete(state[-1][-1], outputs))
-    weight_ties.append(params.weights(n_outputs * n_hidden) + _complete_order(n_hidden, n_outputs))
+                edges.append(complete_edges(state[l][t - 1], state[l][t]))
+                weight_ties.append(w_hh + complete_order(n_hidden, n_hidden))
+    edges.append(complete_edges(state[-1][-1], outputs))
+    weight_ties.append(params.weights(n_outputs * n_hidden) + complete_order(n_hidden, n_outputs))
     layers = [np.arange(first)] + [np.concatenate(s) for s in state] + [outputs]
     bias_ties = np.full(last + n_outputs, -1, dtype=np.int64)
     for l in range(n_layers):
@@ -146,7 +146,7 @@ def conv2d(height: int, width: int, channels: Sequence[int] = (1, 1), kernel: Pe
     params = _Parameters()
     for out_channels, (k, s, p, g) in zip(channels[1:], settings):
         first_w = params.weights(out_channels * (shape[0] // max(g, 1)) * k[0] * k[1])
-        layer_edges, layer_ties, shape = _conv_layer(layers[-1][0], shape, out_channels, k, s, p, g)
+        layer_edges, layer_ties, shape = conv_layer(layers[-1][0], shape, out_channels, k, s, p, g)
         layers.append(np.arange(layers[-1][-1] + 1, layers[-1][-1] + 1 + int(np.prod(shape))))
         edges.append(layer_edges)
         weight_ties.append(first_w + layer_ties)
@@ -154,9 +154,9 @@ def conv2d(height: int, width: int, channels: Sequence[int] = (1, 1), kernel: Pe
     if n_outputs is not None:
         start = layers[-1][-1] + 1
         layers.append(np.arange(start, start + _positive(n_outputs, "n_outputs")))
-        edges.append(_complete(layers[-2], layers[-1]))
+        edges.append(complete_edges(layers[-2], layers[-1]))
         weight_ties.append(params.weights(n_outputs * len(layers[-2])) +
-                           _complete_order(len(layers[-2]), n_outputs))
+                           complete_order(len(layers[-2]), n_outputs))
         channel_of.append(np.arange(n_outputs))
     bias_ties = np.full(int(layers[-1][-1]) + 1, -1, dtype=np.int64)
     for layer, channel in zip(layers[1:], channel_of):
@@ -238,7 +238,7 @@ def _consecutive(sizes: Sequence[int]) -> List[np.ndarray]:
     return [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _complete(sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def complete_edges(sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Every edge from `sources` to `targets`: (len(sources) * len(targets), 2)."""
     return np.stack([np.repeat(sources, len(targets)), np.tile(targets, len(sources))], axis=1)
 
@@ -278,8 +278,8 @@ class _Parameters:
         return self.n_biases - count
 
 
-def _complete_order(n_sources: int, n_targets: int) -> np.ndarray:
-    """For `_complete`'s edges, the C-order index into a PyTorch weight `(n_targets, n_sources)`."""
+def complete_order(n_sources: int, n_targets: int) -> np.ndarray:
+    """For `complete_edges`'s edges, the C-order index into a PyTorch weight `(n_targets, n_sources)`."""
     return np.tile(np.arange(n_targets), n_sources) * n_sources + np.repeat(np.arange(n_sources), n_targets)
 
 
@@ -304,7 +304,7 @@ def _per_layer_pairs(value: PerLayerPair, n_layers: int, what: str, minimum: int
     return pairs
 
 
-def _conv_layer(first: int, shape: Tuple[int, int, int], out_channels: int, kernel: Tuple[int, int],
+def conv_layer(first: int, shape: Tuple[int, int, int], out_channels: int, kernel: Tuple[int, int],
                 stride: Tuple[int, int], padding: Tuple[int, int], groups: int):
     """Edges of one conv layer whose input neurons start at `first`, each edge's index into
     the layer's `(out, in/groups, kh, kw)` kernel (C order), and the layer's output shape."""

@@ -103,11 +103,15 @@ def test_nested_sequential_flatten_identity_dropout_and_paths():
     (lambda: nn.Sequential(nn.Linear(2, 2), nn.Hardtanh(-2, 2)), r"module 1 .*min_val=-1, max_val=1"),
     (lambda: nn.Sequential(nn.Linear(2, 2), nn.ReLU6()), r"module 1 \(ReLU6\) is not supported"),
     (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 2)),
-     r"module 0 \(Conv2d\): Conv2d needs tied weights, not yet supported"),
+     r"a model starting with Conv2d \(0\) needs input_shape=\(C, H, W\)"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2)), r"module 0 \(Conv2d\): expected padding_mode='zeros'"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), r"module 0 .*dilation 1"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=3)), r"module 0 .*must be smaller than the kernel"),
+    (lambda: nn.Sequential(nn.Linear(4, 4), nn.Conv2d(1, 2, 3)), r"module 1 \(Conv2d\): a Conv2d after a Linear"),
     (lambda: nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 2)), r"module 1 \(Linear\): in_features 4"),
     (lambda: nn.Sequential(nn.Linear(2, 3), nn.Flatten()), r"module 1 \(Flatten"),
     (lambda: nn.Sequential(nn.Tanh()), r"module 0 \(Tanh\)"),
-    (lambda: nn.Sequential(nn.Identity()), "no Linear layer"),
+    (lambda: nn.Sequential(nn.Identity()), "no Linear or Conv2d layer"),
 ])
 def test_unsupported_is_a_value_error_naming_the_path(model, message):
     with pytest.raises(ValueError, match=message):
@@ -165,3 +169,37 @@ def test_pruned_model_is_sparse(amount):
     if amount == 0.9:   # no unit is constant at 90%: every nonzero weight is an edge, and no other
         assert net.n_edges == nonzero
     check(model, np.random.default_rng(4).normal(size=(50, 256)), net)
+
+
+def test_conv2d_imports_tied_as_nets_conv2d_numbers_it():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(4, 6, (3, 2), stride=(2, 1), groups=2), nn.Tanh(),
+                          nn.Flatten(), nn.Linear(6 * 3 * 7, 3)).double()
+    net = from_torch(model, input_shape=(2, 8, 8))
+    same = jitnet.nets.conv2d(8, 8, (2, 4, 6), kernel=[3, (3, 2)], stride=[1, (2, 1)], padding=[1, 0],
+                              groups=[1, 2], n_outputs=3, activation="relu", tied=True)
+    assert np.array_equal(net.edges, same.edges) and np.array_equal(net.weight_ties, same.weight_ties)
+    assert np.array_equal(net.bias_ties, same.bias_ties)
+    second = net.activations[same.n_inputs + 8 * 8 * 4:same.n_neurons - 3]
+    assert set(second.tolist()) == {jitnet.activation_code("tanh")}
+    x = np.random.default_rng(0).normal(size=(5, 128))
+    xt = torch.tensor(x.reshape(5, 2, 8, 8), requires_grad=True)
+    yt = model(xt)
+    cn = jitnet.compile(net, dtype="float64")
+    np.testing.assert_allclose(cn.forward(x), yt.detach().numpy(), rtol=1e-12, atol=1e-13)
+    dy = np.random.default_rng(1).normal(size=(5, 3))
+    yt.backward(torch.tensor(dy))
+    g = cn.backward(x, dy=dy)
+    want = np.concatenate([p.grad.flatten().numpy() for p in model.parameters() if p.dim() > 1])
+    np.testing.assert_allclose(g.dw, want, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(g.dx, xt.grad.numpy().reshape(5, -1), rtol=1e-11, atol=1e-12)
+
+
+def test_conv2d_import_needs_no_pruning_and_the_right_channels():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3)).double()
+    with pytest.raises(ValueError, match="import conv models with threshold=0"):
+        from_torch(model, input_shape=(1, 4, 4), threshold=0.1)
+    with pytest.raises(ValueError, match=r"input_shape \(2, 4, 4\) has 2 channels; 0 expects 1"):
+        from_torch(model, input_shape=(2, 4, 4))
+    assert from_torch(model, input_shape=(1, 4, 4)).n_outputs == 2 * 2 * 2

@@ -1,8 +1,10 @@
 """Import a PyTorch model: a `torch.nn.Module` (Sequential, nested too) -> `Net` (SPEC §8).
 
-The model is read as a chain of weighted layers (`Linear`), each followed by at
-most one elementwise activation; `Flatten(start_dim=1)` may come first, and
-`Identity` and `Dropout` (a no-op in `eval()`) anywhere. Neurons are the
+The model is read as a chain of weighted layers (`Linear`, and `Conv2d` before
+any `Linear`), each followed by at most one elementwise activation;
+`Flatten(start_dim=1)` may come first or after the last `Conv2d`, and
+`Identity` and `Dropout` (a no-op in `eval()`) anywhere. A model with `Conv2d`
+becomes a tied net (`conv.py`), numbered as `nets.conv2d(..., tied=True)`. Neurons are the
 inputs, then each layer's units in order; a weight equal to 0 (or with
 `|w| <= threshold`) is no edge, so a pruned model becomes a sparse net, and a
 unit left with no in-edge is folded into the biases it feeds (`fold.py`).
@@ -33,8 +35,9 @@ def from_torch(module: Any, input_shape: Optional[Sequence[int]] = None, thresho
     Raises:
         ValueError: naming the module path, for an unsupported layer, an
             activation with no weighted layer before it or two in a row, a
-            layer whose width does not match, or a `Conv2d` (tied weights are
-            not supported yet).
+            layer whose width does not match, or a `Conv2d` setting jitnet has
+            no form for (padding_mode other than zeros, dilation, padding not
+            smaller than the kernel), or `threshold > 0` with a `Conv2d`.
     """
     import torch  # NOTE: optional dependency, loaded only when the importer is used (SPEC §8).
 
@@ -42,7 +45,10 @@ def from_torch(module: Any, input_shape: Optional[Sequence[int]] = None, thresho
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
     layers = _layers(torch, module)
     if not layers:
-        raise ValueError("the torch model has no Linear layer: nothing to import")
+        raise ValueError("the torch model has no Linear or Conv2d layer: nothing to import")
+    if any(layer[4] is not None for layer in layers):
+        from .conv import conv_net
+        return conv_net(layers, input_shape, threshold)
     n_inputs = layers[0][1].shape[1]
     if input_shape is not None:
         shape = tuple(int(d) for d in input_shape)
@@ -55,7 +61,7 @@ def from_torch(module: Any, input_shape: Optional[Sequence[int]] = None, thresho
     src, dst, weights = [], [], []
     first = 0  # neuron index of the previous layer's first unit
     width = n_inputs
-    for _, w, b, code in layers:
+    for _, w, b, code, _ in layers:
         offset = len(codes)
         rows, cols = np.nonzero(np.abs(w) > threshold)
         src.append(first + cols)
@@ -83,31 +89,39 @@ def _starts_with_flatten(torch, module) -> bool:
     return bool(leaves) and isinstance(leaves[0], torch.nn.Flatten)
 
 
-def _layers(torch, module) -> List[Tuple[str, np.ndarray, np.ndarray, int]]:
-    """(path, W (out, in), b (out,), activation code) per Linear, checked in order."""
+def _layers(torch, module) -> List[Tuple[str, np.ndarray, np.ndarray, int, Any]]:
+    """(path, W, b (out,), activation code, conv settings) per Linear (W (out, in), settings None)
+    or Conv2d (W (out, in/groups, kh, kw), settings (stride, padding, groups)), checked in order."""
     nn = torch.nn
-    layers: List[Tuple[str, np.ndarray, np.ndarray, int]] = []
+    layers: List[Tuple[str, np.ndarray, np.ndarray, int, Any]] = []
     activated = True  # no weighted layer yet: an activation here has nothing to apply to
     for path, m in _leaves(torch, module):
         kind = type(m).__name__
         if isinstance(m, (nn.Identity, nn.Dropout)):
             continue
         if type(m) is nn.Flatten:
-            if layers or m.start_dim != 1 or m.end_dim != -1:
+            linear_before = any(layer[4] is None for layer in layers)
+            if linear_before or m.start_dim != 1 or m.end_dim != -1:
                 raise ValueError(f"torch module {path} ({kind}(start_dim={m.start_dim}, end_dim={m.end_dim})): "
                                  f"only Flatten(start_dim=1) before the first Linear is supported")
             continue
         if type(m) is nn.Linear:
             w = _array(torch, m.weight)
             b = np.zeros(w.shape[0]) if m.bias is None else _array(torch, m.bias)
-            if layers and layers[-1][1].shape[0] != w.shape[1]:
+            if layers and layers[-1][4] is None and layers[-1][1].shape[0] != w.shape[1]:
                 raise ValueError(f"torch module {path} (Linear): in_features {w.shape[1]} does not match "
                                  f"the {layers[-1][1].shape[0]} units of {layers[-1][0]}")
-            layers.append((path, w, b, 0))
+            layers.append((path, w, b, 0, None))
             activated = False
             continue
-        if isinstance(m, nn.Conv2d):
-            raise ValueError(f"torch module {path} (Conv2d): Conv2d needs tied weights, not yet supported")
+        if type(m) is nn.Conv2d:
+            if any(layer[4] is None for layer in layers):
+                raise ValueError(f"torch module {path} (Conv2d): a Conv2d after a Linear is not supported")
+            w = _array(torch, m.weight)
+            b = np.zeros(w.shape[0]) if m.bias is None else _array(torch, m.bias)
+            layers.append((path, w, b, 0, _conv_settings(m, path)))
+            activated = False
+            continue
         name = _activation_name(nn, m, path)
         if name is None:
             raise ValueError(f"torch module {path} ({kind}) is not supported: expected Linear, Flatten, "
@@ -116,10 +130,27 @@ def _layers(torch, module) -> List[Tuple[str, np.ndarray, np.ndarray, int]]:
             where = "two activations in a row" if layers else "an activation before any Linear"
             raise ValueError(f"torch module {path} ({kind}): {where}; an activation applies to the "
                              f"units of the Linear just before it")
-        prev_path, w, b, _ = layers[-1]
-        layers[-1] = (prev_path, w, b, activation_code(name))
+        prev_path, w, b, _, conv = layers[-1]
+        layers[-1] = (prev_path, w, b, activation_code(name), conv)
         activated = True
     return layers
+
+
+def _conv_settings(m, path: str) -> tuple:
+    """(stride, padding, groups) of a Conv2d that jitnet's conv neurons compute exactly."""
+    padding = m.padding
+    if isinstance(padding, str):
+        if padding != "valid":
+            raise ValueError(f"torch module {path} (Conv2d): padding={padding!r} is not supported; "
+                             f"give the padding as numbers")
+        padding = (0, 0)
+    if m.padding_mode != "zeros" or tuple(m.dilation) != (1, 1):
+        raise ValueError(f"torch module {path} (Conv2d): expected padding_mode='zeros' and dilation 1, "
+                         f"got padding_mode={m.padding_mode!r}, dilation={tuple(m.dilation)}")
+    if padding[0] >= m.kernel_size[0] or padding[1] >= m.kernel_size[1]:
+        raise ValueError(f"torch module {path} (Conv2d): padding {tuple(padding)} must be smaller than "
+                         f"the kernel {tuple(m.kernel_size)} along each axis")
+    return tuple(m.stride), tuple(padding), m.groups
 
 
 def _activation_name(nn, m, path) -> Optional[str]:

@@ -96,7 +96,7 @@ class CompiledNet:
         self._work = self.n_edges + self.n_neurons
         self._zero_b = np.zeros(self.n_biases, dtype=self.dtype)
         self._zero_b.flags.writeable = False
-        self._own = None
+        self._own: Optional[tuple] = None
         self._scratch = threading.local()
 
     # -- shape of the net (SPEC §4) --
