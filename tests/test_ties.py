@@ -335,3 +335,33 @@ def test_conv2d_pairs_and_errors():
         nets.conv2d(5, 5, (1, 1), kernel=(3, 2), padding=(1, 2))
     with pytest.raises(ValueError, match="expected an int or a pair"):
         nets.conv2d(5, 5, (1, 1, 1), kernel=[(3, 3, 3), 3])
+
+
+# --- the examples -------------------------------------------------------------------------------
+
+
+def _example(name, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+    folder = Path(__file__).resolve().parent.parent / "examples"
+    monkeypatch.syspath_prepend(str(folder))   # conv_digits imports digits' loader
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wann_example_scores_the_sweep_in_one_call(monkeypatch, capsys):
+    accuracy = _example("wann", monkeypatch).main()
+    assert accuracy.shape == (6,) and (accuracy[1:] == 1.0).all() and accuracy[0] < 0.5
+    assert "mean accuracy over the sweep" in capsys.readouterr().out
+
+
+def test_es_example_learns_from_forward_calls_only(monkeypatch):
+    start, final = _example("es", monkeypatch).main()
+    assert final < 0.05 * start
+
+
+def test_conv_digits_example_trains_a_tied_conv_net(monkeypatch):
+    results = _example("conv_digits", monkeypatch).main()
+    assert results[True] > 0.9 and results[False] > 0.9
