@@ -14,6 +14,7 @@ from .activations import ACTIVATIONS, activation_code
 from .compiler import compile
 from .draw import draw
 from .errors import NetFormatError
+from .export import export
 from .importers import from_neat, from_onnx, from_torch
 from .native.jit import CacheInfo, cache_info
 from .native.runtime import CompiledNet, Gradients
@@ -27,6 +28,6 @@ from .train import train
 
 __all__ = ["ACTIVATIONS", "CacheInfo", "CompiledNet", "Gradients", "Net", "NetFormatError", "Population",
            "activation_code", "cache_info", "compile", "compile_population", "dask", "draw", "equations",
-           "evaluate_neat", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse", "plot_history",
-           "train", "write"]
+           "evaluate_neat", "export", "from_neat", "from_onnx", "from_torch", "nets", "optim", "parse",
+           "plot_history", "train", "write"]
 __version__ = "0.1.0"

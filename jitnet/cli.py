@@ -140,6 +140,21 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--plot", metavar="CURVES.png",
                        help="also save the loss (and accuracy) curves, format from the extension (matplotlib)")
 
+    export = _command(sub, "export", _export, "compile the net ahead of time to an object file and a C header")
+    export.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="writes OUT.o (or OUT.so with --shared) and OUT.h; a trailing .o, .so, .h is dropped")
+    export.add_argument("--weights", metavar="WB.npz",
+                        help="weights to embed (NAME_forward); default: the net file's own, if any")
+    export.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="the numbers the exported code computes in")
+    export.add_argument("--name", default=None,
+                        help="the C prefix of every symbol; default: OUT's file name as an identifier")
+    export.add_argument("--cpu", default="host", help="host, or a CPU of jitnet's table (x86-64, x86-64-v3, "
+                        "skylake-avx512, znver4, ...)")
+    export.add_argument("--backward", action="store_true", help="also export NAME_backward")
+    export.add_argument("--shared", action="store_true",
+                        help="link a shared library with the system's C compiler instead of an object")
+
     draw = _command(sub, "draw", _draw, "draw the net with Graphviz: neurons by depth, edges by weight")
     draw.add_argument("-o", "--output", required=True, metavar="OUT.svg",
                       help="the picture: .svg, .png or .pdf (needs Graphviz's dot program) or .dot (the source)")
@@ -392,6 +407,18 @@ def _draw(args) -> int:
     net = _load(args)
     w = _weights(args.weights, net)[0] if args.weights else None
     _optional(lambda: draw(net, args.output, weights=w, max_edges=args.max_edges))
+    return 0
+
+
+def _export(args) -> int:
+    """SPEC §9: every request checked before the net is read and before LLVM runs."""
+    from .export import check_request, export
+    _optional(lambda: check_request(args.output, args.dtype, args.name, args.cpu, args.shared))
+    net = _load(args)
+    w, b = _weights(args.weights, net) if args.weights else (None, None)
+    for path in _optional(lambda: export(net, args.output, weights=w, biases=b, dtype=args.dtype, name=args.name,
+                                         cpu=args.cpu, backward=args.backward, shared=args.shared)):
+        print(path)
     return 0
 
 
