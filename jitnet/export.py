@@ -48,7 +48,7 @@ def export(net_or_path, out, *, weights=None, biases=None, dtype: str = "float32
 
     plan = Plan(net, net.outputs)
     codes = sorted({int(c) for c in net.activations[net.fan_in > 0]})
-    modules = [lower_csr(codes, dtype, registers)]
+    modules = [lower_csr(codes, dtype, registers), lower_csr(codes, dtype, registers, narrow=True)]
     if backward:
         modules.append(lower_csr_backward(codes, dtype, registers))
     wrapper = wrapper_module(net, plan, dtype, name, weights, biases, backward, aot.host()[0])

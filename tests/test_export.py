@@ -155,3 +155,18 @@ def test_cli_export_shared_library_and_default_name(tmp_path, capsys):
     assert lib.my_robot_forward(x.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p),
                                 ctypes.c_int64(1), None) == 0
     assert np.array_equal(y, jitnet.compile(jitnet.parse("examples/xor_trained.nel"), dtype="float64").forward(x))
+
+
+def test_the_c_example_prints_pythons_outputs(tmp_path):
+    example = Path(__file__).resolve().parent.parent / "examples" / "c"
+    shutil.copy(example / "main.c", tmp_path)
+    assert main(["export", "examples/xor_trained.nel", "-o", str(tmp_path / "xor"), "--dtype", "float64"]) == 0
+    done = subprocess.run([CC, "-O2", "main.c", "xor.o", "-lm", "-o", "xor_demo"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    run = subprocess.run(["./xor_demo"], cwd=tmp_path, input="0 0\n0 1\n1 0\n1 1\n", capture_output=True,
+                         text=True, timeout=60)
+    printed = np.array([[float(v) for v in line.split()] for line in run.stdout.splitlines()])
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    want = jitnet.compile(jitnet.parse("examples/xor_trained.nel"), dtype="float64").forward(x)
+    assert np.array_equal(printed, want)

@@ -5,7 +5,8 @@ the JIT-compiled entries at call time becomes part of the module: the plan's
 index arrays and slot array as constant data, the weights and biases when
 they are embedded, and the tie lists (SPEC §10). The wrappers check the batch,
 allocate scratch when the caller passes NULL, gather tied parameters into
-per-edge arrays, call the CSR tier's `jitnet_forward` / `jitnet_backward`
+per-edge arrays, call the CSR tier's `jitnet_forward` (`jitnet_forward_narrow`
+for a few samples) / `jitnet_backward`
 (linked in from their own modules, made internal), and fold the per-edge
 gradients back per parameter in ascending edge order, as `ties.fold` does.
 """
@@ -58,14 +59,15 @@ def wrapper_module(net, plan, dtype: str, name: str, weights: Optional[np.ndarra
     scalar = ir.FloatType() if abi.precision(dtype).itemsize == 4 else ir.DoubleType()
     layout = scratch_layout(net, plan, dtype, backward)
     data = _Data(module, name)
-    plan_global = data.plan(plan)
+    plan_global = data.plan(plan, backward)
     ties = (data.array("weight_ties", net.weight_ties, np.int64),
             data.array("bias_ties", net.bias_ties, np.int64))
     zeros = data.array("zero_biases", np.zeros(net.n_neurons), dtype)
     malloc = ir.Function(module, ir.FunctionType(PTR, [I64]), "malloc")
     free = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
-    forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64, PTR, PTR]),
-                          abi.FORWARD)
+    entry_type = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64, PTR, PTR])
+    forward = ir.Function(module, entry_type, abi.FORWARD)
+    narrow = ir.Function(module, entry_type, abi.FORWARD_NARROW)
     sizes = _Sizes(net, layout, scalar, ties, zeros, malloc, free)
 
     bytes_fn = ir.Function(module, ir.FunctionType(I64, [I64]), f"{name}_scratch_bytes")
@@ -75,7 +77,10 @@ def wrapper_module(net, plan, dtype: str, name: str, weights: Optional[np.ndarra
     x, w, b, y, batch, scratch = with_fn.args
     with sizes.call(with_fn, batch, scratch, zero_grads=None) as (bld, base):
         w_e, b_n = sizes.parameters(bld, base, w, b)
-        bld.call(forward, [x, w_e, b_n, y, batch, sizes.at(bld, base, layout.main), plan_global])
+        # NOTE: a few samples take the one-register tile, as in-process calls do (the same bits).
+        few = bld.icmp_signed("<=", batch, I64(abi.precision(dtype).narrow_lanes))
+        entry = bld.select(few, narrow, forward)
+        bld.call(entry, [x, w_e, b_n, y, batch, sizes.at(bld, base, layout.main), plan_global])
 
     if weights is not None:
         fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, I64, PTR]), f"{name}_forward")
@@ -118,12 +123,16 @@ class _Data:
         g.align = abi.TILE_ALIGN
         return g
 
-    def plan(self, plan) -> ir.GlobalVariable:
-        """The slot array of `plan`, its pointers turned into this module's constants."""
-        pointers = {address: key for key, address in _plan_arrays(plan).items()}
+    def plan(self, plan, backward: bool) -> ir.GlobalVariable:
+        """The slot array of `plan`, its pointers turned into this module's constants (the
+        backward pass's arrays only with `backward`: a forward-only object is half the size)."""
+        pointers = {address: key for key, address in _plan_arrays(plan).items()
+                    if backward or key in _FORWARD_ARRAYS}
         slots = []
         for k, value in enumerate(plan.slots.tolist()):
-            if value in pointers and k != abi.PLAN_DATA_OFFSET:
+            if k in _BACKWARD_SLOTS and not backward:
+                slots.append(I64(0))
+            elif value in pointers and k != abi.PLAN_DATA_OFFSET:
                 array = getattr(plan, pointers[value])
                 slots.append(self.constant(pointers[value], array, array.dtype).ptrtoint(I64))
             else:
@@ -134,6 +143,11 @@ class _Data:
         g.linkage = "internal"
         g.align = 8
         return g
+
+
+_FORWARD_ARRAYS = ("in_ptr", "in_src", "order", "segments", "inputs", "outputs")
+_BACKWARD_SLOTS = (abi.PLAN_OUT_PTR, abi.PLAN_OUT_DST, abi.PLAN_OUT_EDGE, abi.PLAN_SEED_ROW,
+                   abi.PLAN_SEED_OF_OUTPUT, abi.PLAN_REVERSE_ORDER, abi.PLAN_REVERSE_SEGS)
 
 
 def _plan_arrays(plan) -> dict:
