@@ -1,6 +1,6 @@
 """JIT-compile IR for the host CPU: llvmlite.ir.Module -> `Jitted` (machine code + its engine).
 
-The only module that imports `llvmlite.binding`. The target machine is built
+With `aot.py`, the only module that imports `llvmlite.binding`. The target machine is built
 from the host CPU's name and features, so `llvm.fma` becomes `vfmadd` and the
 vectors use the widest registers the CPU has. Modules are verified, then
 optimised with the new pass manager (O3) unless the tier asks for none (the
