@@ -325,6 +325,12 @@ def _info(args) -> int:
     print(f"biases: {'yes' if net.biases is not None else 'no'}")
     explicit = " ".join(net.name(j) for j in net.outputs.tolist()) if net.explicit_outputs else "none"
     print(f"explicit outputs: {explicit}")
+    tied = []
+    if net.weight_ties is not None:
+        tied.append(f"{net.n_edges} edges share {net.n_weights} weight parameters")
+    if net.bias_ties is not None:
+        tied.append(f"{int((net.bias_ties >= 0).sum())} biases share {net.n_biases} bias parameters")
+    print(f"ties: {'; '.join(tied) or 'none'}")
     return 0
 
 

@@ -211,6 +211,15 @@ def test_info_shows_what_a_net_carries(trained_nel):
     plain = dict(line.split(": ", 1) for line in cli("info", SEED_NAM, "--activation", "tanh")[1].splitlines())
     assert (plain["activations"], plain["weights"], plain["biases"], plain["explicit outputs"]) \
         == ("tanh: 10", "no", "no", "none")
+    assert fields["ties"] == "none"
+
+
+def test_info_shows_ties(tmp_path):
+    net = jitnet.nets.conv2d(5, 5, (1, 2), kernel=3, tied=True)
+    (tmp_path / "conv.nel").write_text(jitnet.write(net, "nel"))
+    fields = dict(line.split(": ", 1) for line in cli("info", tmp_path / "conv.nel")[1].splitlines())
+    assert (fields["n_edges"], fields["n_weights"], fields["n_biases"]) == ("162", "18", "2")
+    assert fields["ties"] == "162 edges share 18 weight parameters; 18 biases share 2 bias parameters"
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):
