@@ -9,6 +9,10 @@ command line's spellings (`--inputs`, `--format nal`), not Python's.
 Files named with `-o` are checked before any work (extension, folder, write
 permission) and written atomically: a temporary file in the same folder,
 renamed over the target only once it is complete.
+
+NOTE: over 400 lines on purpose: the argument parser is one table of every
+command's options, and each command is a short function beside it; split,
+the parser and its commands would be read in two places.
 """
 
 import argparse
@@ -23,7 +27,9 @@ import numpy as np
 
 from . import __version__
 from .activations import ACTIVATIONS
+from .compiler import DTYPES, STRATEGIES
 from .errors import NetFormatError
+from .losses import LOSSES
 from .optim import OPTIMIZERS
 from .text.parse import FORMATS
 from .text.write import FORMATS as WRITE_FORMATS
@@ -128,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="an .npz with arrays x (samples, n_inputs) and y (targets)")
     train.add_argument("-o", "--output", required=True, metavar="OUT.nel",
                        help="the trained net, an .nel file (checked before training, written atomically)")
-    train.add_argument("--loss", choices=("mse", "xent"), default="mse",
+    train.add_argument("--loss", choices=LOSSES, default="mse",
                        help="mse: 0.5 * sum of squares; xent: softmax cross-entropy (y: class indices or one-hot)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                        help="the update rule (momentum is SGD with momentum 0.9)")
@@ -145,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="writes OUT.o (or OUT.so with --shared) and OUT.h; a trailing .o, .so, .h is dropped")
     export.add_argument("--weights", metavar="WB.npz",
                         help="weights to embed (NAME_forward); default: the net file's own, if any")
-    export.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+    export.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="the numbers the exported code computes in")
     export.add_argument("--name", default=None,
                         help="the C prefix of every symbol; default: OUT's file name as an identifier")
@@ -219,9 +225,9 @@ def _net_options(cmd):
 
 
 def _compile_options(cmd):
-    cmd.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+    cmd.add_argument("--dtype", choices=DTYPES, default="float32",
                      help="the numbers the compiled code computes in")
-    cmd.add_argument("--strategy", choices=("auto", "ssa", "csr"), default="auto",
+    cmd.add_argument("--strategy", choices=STRATEGIES, default="auto",
                      help="the code generator (results are identical; auto picks the faster)")
 
 

@@ -8,6 +8,10 @@ so the sum order the SPEC fixes cannot drift between them.
 
 All arrays are numpy and read-only; nothing is ever N x N and nothing holds a
 Python object per edge, so a net of millions of edges costs a few arrays.
+
+NOTE: over 400 lines on purpose: every rule about a net's structure (the
+graph checks, the schedules, ties and outputs included) is here so that no
+other stage can disagree with it.
 """
 
 import heapq

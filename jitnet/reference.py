@@ -18,6 +18,7 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 from .activations import apply_df, apply_f
+from .gradients import Gradients
 from .net import Net, as_index_list, ranges
 
 
@@ -27,14 +28,6 @@ class Forward(NamedTuple):
     y: np.ndarray
     z: np.ndarray
     n: np.ndarray
-
-
-class Gradients(NamedTuple):
-    """The VJP: `dx` (batch, n_inputs); `dw` and `db` summed over the batch."""
-
-    dx: np.ndarray
-    dw: np.ndarray
-    db: np.ndarray
 
 
 class Tangents(NamedTuple):

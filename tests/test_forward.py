@@ -13,6 +13,7 @@ import jitnet
 from jitnet import reference
 from jitnet.compiler import compile
 from jitnet.lower.abi import PRECISIONS
+from jitnet.native import pool
 from jitnet.net import Net
 
 # NOTE: step is discontinuous: a float32 rounding of z near 0 may flip it, so
@@ -84,7 +85,10 @@ def test_outputs_override_in_given_order():
 
 def test_thread_counts_give_identical_bits():
     net = Net(400, [(i, j) for j in range(40, 400) for i in range(j - 40, j, 3)], activations="silu")
-    x, w, b = random_values(net, 3000, np.float32, 2)
+    x, w, b = random_values(net, 6000, np.float32, 2)
+    cn = compile(net, threads=3)
+    # NOTE: the batch must really be cut for 2 and 3 threads, or this compares one call with itself.
+    assert [len(pool.split(len(x), cn._lanes, t, cn._work)) for t in (2, 3)] == [2, 3]
     ys = [compile(net, threads=t).forward(x, w, b) for t in (1, 2, 3)]
     assert ys[0].tobytes() == ys[1].tobytes() == ys[2].tobytes()
 

@@ -1,5 +1,8 @@
 """Time jitnet against numpy, scipy.sparse, torch and neat-python: nets -> one table (text), a plot.
 
+NOTE: just over 400 lines: the suite's nets, the timing, the table and the
+plot read as one report; the baselines live in `baselines.py`.
+
 For each net and batch the table has two rows: `fwd` (forward) and `f+b`
 (forward + backward: jitnet's `backward` runs its own forward, so it is
 compared with the other libraries' forward + backward). Columns: cold compile

@@ -62,6 +62,7 @@ def load(key: str) -> Optional[bytes]:
 def store(key: str, payload: bytes) -> None:
     """Write an entry atomically; a cache that cannot be written is skipped silently."""
     folder = cache_dir()
+    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
@@ -70,7 +71,5 @@ def store(key: str, payload: bytes) -> None:
         os.replace(tmp, folder / f"{key}.o")
     except OSError:
         # NOTE: a read-only or full disk only costs the next process a recompile.
-        try:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass

@@ -11,11 +11,12 @@ the native interface. Large batches are split by `pool.py`'s fixed rule.
 import ctypes
 import functools
 import threading
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import numpy as np
 
 from .. import ties
+from ..gradients import Gradients
 from ..losses import loss_and_cotangent
 from ..lower import abi
 from . import checks, pool
@@ -32,14 +33,6 @@ def prototype(entry: str):
     objects = entry.endswith(abi.OBJECTS_SUFFIX)
     return ctypes.CFUNCTYPE(None, *[ctypes.py_object if objects and kind == abi.ARRAY else _CTYPES[kind]
                                     for _, kind in abi.ENTRIES[entry]])
-
-
-class Gradients(NamedTuple):
-    """The VJP of `CompiledNet.forward`: `dx` per sample; `dw`, `db` summed over the batch."""
-
-    dx: np.ndarray
-    dw: np.ndarray
-    db: np.ndarray
 
 
 @functools.lru_cache(maxsize=None)
