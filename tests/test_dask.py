@@ -95,3 +95,20 @@ def test_a_dead_worker_is_survived(client, tmp_path):
     y = jdask.forward(cn, da.concatenate(parts), w, b).compute()
     assert os.path.exists(marker)
     assert np.array_equal(y, cn.forward(x, w, b))
+
+
+def test_each_worker_compiles_once_per_recipe(client):
+    # NOTE: codes no other test uses, so the counts see this net's recipe alone.
+    net = nets.random_dag(6, 2, 30, fan_in=(1, 4), n_layers=2, activation=["cube", "hat"], seed=9)
+    cn = jitnet.compile(net, strategy="csr")
+    w, b = cn.init(seed=0)
+    before = client.run(jitnet.cache_info)
+    x = np.random.default_rng(3).normal(size=(16 * 40, 6))
+    y = jdask.forward(cn, da.from_array(x, chunks=(40, 6)), w, b).compute()
+    assert np.array_equal(y, cn.forward(x, w, b))
+    after = client.run(jitnet.cache_info)
+    built = {k: (after[k].compiles + after[k].cache_hits) - (before[k].compiles + before[k].cache_hits)
+             for k in after}
+    reused = sum(after[k].reuses - before[k].reuses for k in after)
+    assert all(n <= 1 for n in built.values()), built      # one recipe: the CSR forward
+    assert reused >= 16 - sum(built.values())               # every other task reused it in memory
