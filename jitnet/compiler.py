@@ -1,8 +1,11 @@
 """The front door: path, text or Net -> `CompiledNet` (parse, lower, jit, wrap; SPEC §4)."""
 
+import collections
 import functools
 import hashlib
 import os
+import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -68,14 +71,38 @@ def compile(source=None, *, text=None, format=None, activation=None, dtype="floa
                       optimize=True, use_cache=cache,
                       recipe=_recipe("csr narrow forward", dtype, codes, registers))
 
-    rebuild = (_unpickled, (net, dtype, picked, chosen, threads, cache))
+    rebuild = functools.partial(_pickled, net, dtype, picked, chosen, threads, cache)
     return CompiledNet(net, jitted, make_grad, make_narrow if chosen == "csr" else None, dtype,
                        picked, chosen, n_threads, rebuild)
 
 
-def _unpickled(net: Net, dtype: str, outputs, strategy: str, threads, cache: bool) -> CompiledNet:
-    """A pickled CompiledNet, compiled again from the settings it was made with."""
-    return compile(net, dtype=dtype, outputs=outputs, strategy=strategy, threads=threads, cache=cache)
+# NOTE: CompiledNets loaded from pickles in this process, by the digest of what was pickled, so a
+# Dask worker that receives the same net in every task builds its plan once (oldest out past 32).
+_LOADED: "collections.OrderedDict[str, CompiledNet]" = collections.OrderedDict()
+_LOADED_LOCK = threading.Lock()
+
+
+def _pickled(net: Net, dtype: str, outputs, strategy: str, threads, cache: bool) -> tuple:
+    """The pickle of a CompiledNet: the net's constructor arguments and the settings as given, and
+    their digest (no machine code)."""
+    settings = (net.__reduce__()[1], dtype, np.asarray(outputs), strategy, threads, cache)
+    digest = hashlib.sha256(pickle.dumps(settings, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
+    return _unpickled, (digest, *settings)
+
+
+def _unpickled(digest: str, net_args: tuple, dtype: str, outputs, strategy: str, threads, cache: bool):
+    """A pickled CompiledNet: the one already loaded in this process under `digest`, else compiled again
+    from the settings it was made with (the machine code reused where this process built it)."""
+    with _LOADED_LOCK:
+        loaded = _LOADED.get(digest)
+    if loaded is not None:
+        return loaded
+    loaded = compile(Net(*net_args), dtype=dtype, outputs=outputs, strategy=strategy, threads=threads, cache=cache)
+    with _LOADED_LOCK:
+        _LOADED[digest] = loaded
+        while len(_LOADED) > 32:
+            _LOADED.popitem(last=False)
+    return loaded
 
 
 def _recipe(what: str, dtype: str, codes, registers: tuple) -> str:

@@ -98,7 +98,9 @@ def evaluate_population(nets: Sequence[Net], x: Any, client: Any = None, dtype: 
         raise ValueError("evaluate_population needs at least one net, got an empty list")
     workers = sorted(client.scheduler_info()["workers"])
     shares = np.array_split(np.arange(len(nets)), min(len(workers), len(nets)))
-    samples = client.scatter(np.asarray(x), broadcast=True)
+    # NOTE: hash=False: a new key per call, so a repeated call with the same samples never races
+    # the release of the previous call's copy (dask then cancels tasks for "lost dependencies").
+    samples = client.scatter(np.asarray(x), broadcast=True, hash=False)
     futures = [client.submit(_population_share, [nets[p] for p in share], samples, dtype,
                              workers=[worker], allow_other_workers=True, pure=False)
                for share, worker in zip(shares, workers)]

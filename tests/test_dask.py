@@ -109,6 +109,14 @@ def test_each_worker_compiles_once_per_recipe(client):
     after = client.run(jitnet.cache_info)
     built = {k: (after[k].compiles + after[k].cache_hits) - (before[k].compiles + before[k].cache_hits)
              for k in after}
-    reused = sum(after[k].reuses - before[k].reuses for k in after)
+    # NOTE: 16 tasks; building per task would count a compile or a disk-cache hit for each.
     assert all(n <= 1 for n in built.values()), built      # one recipe: the CSR forward
-    assert reused >= 16 - sum(built.values())               # every other task reused it in memory
+
+
+def test_repeated_population_calls_with_the_same_samples(client):
+    members = [nets.random_dag(3, 2, 4, activation="tanh", seed=p) for p in range(4)]
+    members = [m.with_weights(np.ones(m.n_weights), np.zeros(m.n_neurons)) for m in members]
+    x = np.random.default_rng(5).normal(size=(20, 3))
+    first = jdask.evaluate_population(members, x, client=client)
+    for _ in range(5):
+        assert np.array_equal(jdask.evaluate_population(members, x, client=client), first)

@@ -90,3 +90,12 @@ def test_cache_off_means_a_fresh_compile():
     before = jitnet.cache_info()
     jitnet.compile(net, strategy="csr", cache=False)
     assert jitnet.cache_info().compiles == before.compiles + 1
+
+
+def test_a_pickle_loaded_again_is_the_object_loaded_before():
+    net = nets.dense([3, 4, 2], activation="tanh")
+    data = pickle.dumps(jitnet.compile(net, dtype="float64"))
+    first = pickle.loads(data)
+    assert pickle.loads(data) is first
+    other = pickle.loads(pickle.dumps(jitnet.compile(net.with_weights(np.ones(20), None), dtype="float64")))
+    assert other is not first and other.net.weights is not None

@@ -65,6 +65,7 @@ class CompiledNet:
                  strategy: str, threads: int, rebuild=None):
         self.net = net
         self._rebuild = rebuild
+        self._reduced: Optional[tuple] = None
         self.dtype = np.dtype(dtype)
         self.strategy = strategy
         self.threads = threads
@@ -138,12 +139,14 @@ class CompiledNet:
         return self._gradient()[0].asm
 
     def __reduce__(self):
-        # NOTE: no machine code travels; `rebuild` is the compiler's module-level
-        # function with the settings as given, so loading compiles again (a cache hit
-        # or an in-memory reuse where this process or its disk cache has the code).
+        # NOTE: no machine code travels; `rebuild()` gives the compiler's loader and the
+        # settings as given (computed once), so loading compiles again (a cache hit or an
+        # in-memory reuse where this process or its disk cache has the code).
         if self._rebuild is None:
             raise TypeError("this CompiledNet was not built by jitnet.compile and cannot be pickled")
-        return self._rebuild
+        if self._reduced is None:
+            self._reduced = self._rebuild()
+        return self._reduced
 
     def init(self, seed: int = 0):
         """Starting weights: uniform(-1, 1) / sqrt(fan_in of the target), canonical order; b = 0.

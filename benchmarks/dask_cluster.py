@@ -1,6 +1,6 @@
 """jitnet.dask on a LocalCluster of 2 worker processes against one in-process thread.
 
-    python -m pip install -e ".[dask]" && python benchmarks/dask.py
+    python -m pip install -e ".[dask]" && python benchmarks/dask_cluster.py
 
 Rows (float32; medians of 3 after a warm-up run that compiles on every
 worker): `jitnet.dask.forward` of a 1e5-edge DAG over 1M samples in chunks of
@@ -46,16 +46,16 @@ def main():
     rows = []
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                       silence_logs=40) as cluster, Client(cluster) as client:
-        net = nets.random_dag(256, 16, 12_000, fan_in=(4, 12), n_layers=8, seed=1)
+        net = nets.random_dag(64, 16, 12_000, fan_in=(4, 12), n_layers=8, seed=1)
         cn = jitnet.compile(net, threads=1)
         w, b = cn.init(seed=0)
-        x = np.random.default_rng(0).normal(size=(1 << 20, 256)).astype(np.float32)
-        X = da.from_array(x, chunks=(65536, 256))
+        x = np.random.default_rng(0).normal(size=(1 << 20, 64)).astype(np.float32)
+        X = da.from_array(x, chunks=(65536, 64))
         X = client.persist(X)
         local = median_seconds(lambda: cn.forward(x, w, b))
         spread = median_seconds(lambda: jdask.forward(cn, X, w, b).compute())
         rows.append((f"forward, {net.n_edges}-edge DAG, 1M samples", local, spread))
-        tiny = client.persist(da.from_array(x[:64], chunks=(64, 256)))
+        tiny = client.persist(da.from_array(x[:64], chunks=(64, 64)))
         overhead = median_seconds(lambda: jdask.forward(cn, tiny, w, b).compute(), repeats=9)
         for hidden in (20, 200):
             members = population(1000, hidden)
