@@ -10,24 +10,13 @@ chunk's round trip); `evaluate_population` of 1,000 nets against
 members, to show where the two workers start to pay.
 """
 
-import statistics
-import time
 
 import numpy as np
 
 import jitnet
 import jitnet.dask as jdask
 from jitnet import nets
-
-
-def median_seconds(call, repeats=3):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from jitnet.bench.suite import median_time
 
 
 def population(count, hidden, seed=0):
@@ -52,16 +41,16 @@ def main():
         x = np.random.default_rng(0).normal(size=(1 << 20, 64)).astype(np.float32)
         X = da.from_array(x, chunks=(65536, 64))
         X = client.persist(X)
-        local = median_seconds(lambda: cn.forward(x, w, b))
-        spread = median_seconds(lambda: jdask.forward(cn, X, w, b).compute())
+        local = median_time(lambda: cn.forward(x, w, b), repeats=3)
+        spread = median_time(lambda: jdask.forward(cn, X, w, b).compute(), repeats=3)
         rows.append((f"forward, {net.n_edges}-edge DAG, 1M samples", local, spread))
         tiny = client.persist(da.from_array(x[:64], chunks=(64, 64)))
-        overhead = median_seconds(lambda: jdask.forward(cn, tiny, w, b).compute(), repeats=9)
+        overhead = median_time(lambda: jdask.forward(cn, tiny, w, b).compute(), repeats=9)
         for hidden in (20, 200):
             members = population(1000, hidden)
             xs = np.random.default_rng(1).normal(size=(1000, 8))
-            local = median_seconds(lambda: jitnet.compile_population(members).forward(xs))
-            spread = median_seconds(lambda: jdask.evaluate_population(members, xs, client=client))
+            local = median_time(lambda: jitnet.compile_population(members).forward(xs), repeats=3)
+            spread = median_time(lambda: jdask.evaluate_population(members, xs, client=client), repeats=3)
             edges = sum(m.n_edges for m in members)
             rows.append((f"evaluate_population, 1000 nets, {edges} edges", local, spread))
     print(f"{'case':48s} {'in process (s)':>15s} {'2 workers (s)':>14s} {'speed-up':>9s}")

@@ -20,6 +20,7 @@ import numpy as np
 
 import jitnet
 from jitnet import nets
+from jitnet.bench.suite import median_time
 
 TIMER = r"""
 #include <stdio.h>
@@ -48,16 +49,6 @@ int main(int argc, char **argv) {
 """
 
 
-def median_seconds(call, repeats=7, inner=1):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            call()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times)
-
 
 def c_seconds(net, batch, inner, folder):
     jitnet.export(net, Path(folder) / "net", name="net")
@@ -83,7 +74,7 @@ def main():
         net = with_weights(net)
         cn = jitnet.compile(net, threads=1)
         x = np.random.default_rng(0).uniform(-0.5, 0.5, size=(batch, net.n_inputs)).astype(np.float32)
-        python = median_seconds(lambda: cn.forward(x), inner=max(1, inner // 20))
+        python = median_time(lambda: cn.forward(x))
         with tempfile.TemporaryDirectory() as folder:
             exported = c_seconds(net, batch, inner, folder)
         rows.append((label, net.n_edges, python, exported))

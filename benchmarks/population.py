@@ -10,15 +10,14 @@ population built, evaluated); the population's `forward` alone (built once).
 Medians of repeats; ratios against neat-python in the same run.
 """
 
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import neat
 import numpy as np
 
 import jitnet
+from jitnet.bench.suite import median_time
 
 GENOMES, SAMPLES, N_INPUTS, N_HIDDEN, N_OUTPUTS = 150, 1000, 8, 30, 2
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "neat_xor.cfg"
@@ -60,14 +59,6 @@ def by_neat(population, config, x):
         for sample in x:
             network.activate(sample)
 
-
-def median_time(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

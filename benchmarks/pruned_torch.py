@@ -4,29 +4,18 @@
 
 784-300-100-10 with ReLU, every Linear pruned to 95% sparsity by
 `torch.nn.utils.prune.l1_unstructured`, imported with `jitnet.from_torch`;
-batch 4096, float32, one thread everywhere, medians of 7. Rows: jitnet's
+batch 4096, float32, one thread everywhere, medians of 5. Rows: jitnet's
 forward; torch's dense forward of the pruned model (masked weights, zeros
 multiplied); torch.sparse (each layer's weight as a CSR tensor, `torch.sparse.mm`).
 """
 
-import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.utils.prune  # noqa: F401  (a submodule torch does not import itself)
 
 import jitnet
-
-
-def median_seconds(call, repeats=7):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from jitnet.bench.suite import median_time
 
 
 def main():
@@ -53,9 +42,9 @@ def main():
                     h = torch.relu(h)
             return h
 
-        ours = median_seconds(lambda: cn.forward(x))
-        dense = median_seconds(lambda: model(xt))
-        csr = median_seconds(sparse_forward)
+        ours = median_time(lambda: cn.forward(x))
+        dense = median_time(lambda: model(xt))
+        csr = median_time(sparse_forward)
     print(f"784-300-100-10 pruned to 95%: {net.n_edges} edges, batch 4096, float32, one thread")
     print(f"{'':24s} {'ms':>8s} {'jitnet speed-up':>16s}")
     for name, seconds in (("jitnet forward", ours), ("torch dense forward", dense), ("torch.sparse (CSR)", csr)):

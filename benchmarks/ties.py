@@ -13,24 +13,12 @@ Rows (float32, one thread, medians of repeats; ratios in the same run):
    vector, and against a Python loop of 256 `forward` calls.
 """
 
-import statistics
-import time
 
 import numpy as np
 
 import jitnet
 from jitnet import nets, ties
-
-
-def median_seconds(call, repeats=7, inner=1):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            call()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times)
+from jitnet.bench.suite import median_time
 
 
 def conv(tied):
@@ -47,10 +35,10 @@ def conv_rows(rng):
         # NOTE: stride 2 leaves the last row and column of layer 1 unread; read out the head only.
         cn = jitnet.compile(net, outputs=range(net.n_neurons - 10, net.n_neurons), threads=1)
         w, b = cn.init(seed=0)
-        timed[tied, "forward"] = median_seconds(lambda: cn.forward(x, w, b))
-        timed[tied, "backward"] = median_seconds(lambda: cn.backward(x, w, b, dy), repeats=5)
+        timed[tied, "forward"] = median_time(lambda: cn.forward(x, w, b))
+        timed[tied, "backward"] = median_time(lambda: cn.backward(x, w, b, dy), repeats=5)
         t = np.zeros(256, dtype=np.int64)
-        timed[tied, "step"] = median_seconds(lambda: cn.loss_and_grad(x[:256], w, b, t, loss="xent"), inner=5)
+        timed[tied, "step"] = median_time(lambda: cn.loss_and_grad(x[:256], w, b, t, loss="xent"))
     for what in ("forward", "backward"):
         rows.append((f"conv {what}, batch 4096", timed[True, what], timed[False, what], "untied"))
     tied = conv(True)
@@ -62,7 +50,7 @@ def conv_rows(rng):
         ties.expand(w, tied.weight_ties, np.float32)
         ties.fold(dw, tied.weight_ties, tied.n_weights)
         ties.fold(db, tied.bias_ties, tied.n_biases)
-    share = median_seconds(expand_and_fold, inner=5)
+    share = median_time(expand_and_fold)
     print(f"expanding w and folding dw, db of the tied conv net alone: {share * 1e3:.3f} ms, "
           f"{100 * share / timed[False, 'backward']:.2f}% of the untied backward at batch 4096")
     torch_step = torch_conv_step(x[:256])
@@ -86,7 +74,7 @@ def torch_conv_step(x):
     def step():
         model.zero_grad()
         torch.nn.functional.cross_entropy(model(xt), target, reduction="sum").backward()
-    return median_seconds(step, inner=5)
+    return median_time(step)
 
 
 def rows_rows(rng):
@@ -96,9 +84,9 @@ def rows_rows(rng):
     b = np.zeros(cn.n_biases, np.float32)
     x = rng.normal(size=(batch, 64)).astype(np.float32)
     big = rng.normal(size=(S * batch, 64)).astype(np.float32)
-    many = median_seconds(lambda: cn.forward(x, W, b))
-    one_big = median_seconds(lambda: cn.forward(big, W[0], b))
-    loop = median_seconds(lambda: [cn.forward(x, W[s], b) for s in range(S)])
+    many = median_time(lambda: cn.forward(x, W, b))
+    one_big = median_time(lambda: cn.forward(big, W[0], b))
+    loop = median_time(lambda: [cn.forward(x, W[s], b) for s in range(S)])
     return [("64-32-10, S=256 x batch 256", many, one_big, "one batch of 65,536"),
             ("64-32-10, S=256 x batch 256", many, loop, "Python loop of 256 calls")]
 
