@@ -3,7 +3,7 @@
 The readable form of a net: each neuron equation becomes `z = b_j`, one
 `llvm.fma` per in-edge in canonical order, then a call of `f_j`, with values
 named after ncc's names (`%n04`, `%w0004`, `%z04.1`), so `jitnet ir` reads
-like `jitnet eqs`; the backward pass reads like `jitnet eqs --bwd` (`%Dn04`,
+like `jitnet eqs`; the backward pass reads like `jitnet eqs --bwd` (`%Dn04.k`,
 `%Dz04`). LLVM's optimisation pipeline is super-linear on long straight-line
 code (PERF-NOTES: 57 s for 12.7k edges), so this tier runs no IR passes, is
 code-generated at `opt=0`, and splits the work into functions ("parts") of at
