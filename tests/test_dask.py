@@ -120,3 +120,14 @@ def test_repeated_population_calls_with_the_same_samples(client):
     first = jdask.evaluate_population(members, x, client=client)
     for _ in range(5):
         assert np.array_equal(jdask.evaluate_population(members, x, client=client), first)
+
+
+def test_the_dask_population_example_improves(client):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "examples" / "dask_population.py"
+    spec = importlib.util.spec_from_file_location("dask_population", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    best = example.evolve(client, generations=3)
+    assert len(best) == 3 and best[-1] >= best[0]
