@@ -158,3 +158,13 @@ def test_plot_without_matplotlib_is_a_clear_error(capsys, monkeypatch, tmp_path)
 def test_bad_bench_arguments_exit_2(capsys):
     assert main(["bench", "--batch", "0"]) == 2
     assert "--batch 0: expected a positive integer" in capsys.readouterr().err
+
+
+def test_a_broken_threading_path_is_seen(monkeypatch):
+    from jitnet.native import pool
+    net = jitnet.nets.dense([64, 64, 10])
+    rows = bench.measure(net, batch=8192, threads=2, repeats=1, min_time=0.0, libraries=())
+    assert rows[0]["times"]["jitnet2"] > 0
+    monkeypatch.setattr(pool, "run_each", lambda count, run: run(0))   # drops every chunk but the first
+    with pytest.raises(RuntimeError, match="2-thread .* differs from its 1-thread one: the threading path is broken"):
+        bench.measure(net, batch=8192, threads=2, repeats=1, min_time=0.0, libraries=())

@@ -203,6 +203,7 @@ def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int 
     fb = {"jitnet": timed(lambda: cn.backward(x, w, b, dy))}
     if threads > 1:
         cn2 = compile(net, dtype=dtype, strategy=strategy, threads=threads, cache=cache)
+        _check_same_bits(cn, cn2, x, w, b, dy, threads)
         fwd["jitnet2"] = timed(lambda: cn2.forward(x, w, b))
         fb["jitnet2"] = timed(lambda: cn2.backward(x, w, b, dy))
         del cn2
@@ -221,6 +222,21 @@ def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int 
     common = {"name": name, "edges": net.n_edges, "batch": batch, "dtype": str(np.dtype(dtype))}
     return [{**common, "pass": "fwd", "compile_s": compile_s, "times": fwd},
             {**common, "pass": "f+b", "compile_s": compile_s + grad_s, "times": fb}]
+
+
+def _check_same_bits(cn, cn2, x, w, b, dy, threads: int) -> None:
+    """A speed-up is only worth printing if the threaded calls compute the same thing: forward and dx
+    bit for bit (every sample alone), dw and db up to the order of the per-thread sums (SPEC §4)."""
+    g1, g2 = cn.backward(x, w, b, dy), cn2.backward(x, w, b, dy)
+    tolerance = 1e-4 if cn.dtype == np.float32 else 1e-10
+    checks = [("forward", cn.forward(x, w, b).tobytes() == cn2.forward(x, w, b).tobytes()),
+              ("backward dx", g1.dx.tobytes() == g2.dx.tobytes())]
+    checks += [(f"backward {name}", np.allclose(one, two, rtol=tolerance, atol=tolerance * np.abs(one).max()))
+               for name, one, two in (("dw", g1.dw, g2.dw), ("db", g1.db, g2.db))]
+    for what, same in checks:
+        if not same:
+            raise RuntimeError(f"jitnet's {threads}-thread {what} differs from its 1-thread one: "
+                               f"the threading path is broken")
 
 
 @contextlib.contextmanager
