@@ -20,7 +20,6 @@ import collections
 import os
 import re
 import sys
-import tempfile
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -29,6 +28,7 @@ from . import __version__
 from .activations import ACTIVATIONS
 from .compiler import DTYPES, STRATEGIES
 from .errors import NetFormatError
+from .files import write_atomically
 from .losses import LOSSES
 from .optim import OPTIMIZERS
 from .text.parse import FORMATS
@@ -300,7 +300,7 @@ def _convert(args) -> int:
         _warn(f"{what}; use --to nel to keep them (--strict makes this an error)")
     text = write(net, args.to)
     if args.output:
-        _write_atomically(args.output, text)
+        write_atomically(args.output, text)
     else:
         sys.stdout.write(text)
     return 0
@@ -401,7 +401,7 @@ def _train(args) -> int:
     for k, loss in enumerate(history["loss"]):
         accuracy = f" accuracy {history['accuracy'][k]:.6g}" if "accuracy" in history else ""
         print(f"epoch {k + 1}/{args.epochs} loss {loss:.6g}{accuracy}")
-    _write_atomically(args.output, write(cn.net, "nel", weights=w, biases=b))
+    write_atomically(args.output, write(cn.net, "nel", weights=w, biases=b))
     if args.plot:
         _plot_module().plot_history(history, args.plot)
     return 0
@@ -461,24 +461,6 @@ def _check_folder(path: str) -> None:
         raise ValueError(f"{path}: expected a file name, got a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{path}: expected a folder you can write to, got {folder} (permission denied)")
-
-
-def _write_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` all at once: a temporary file in the same folder, renamed over `path`."""
-    folder = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make the output private
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _kind(path: str) -> str:

@@ -8,10 +8,10 @@ so a bad CPU name, name or path costs nothing and cannot abort the process.
 
 import os
 import re
-from pathlib import Path
 from typing import List, Optional
 
 from .compiler import DTYPES
+from .files import write_atomically
 from .lower.aot import scratch_layout, wrapper_module
 from .lower.csr import lower_csr, lower_csr_backward
 from .native import aot
@@ -57,7 +57,7 @@ def export(net_or_path, out, *, weights=None, biases=None, dtype: str = "float32
     binary = stem + (".so" if shared else ".o")
     aot.emit([str(wrapper)] + modules, public, cpu, binary, shared)
     header = stem + ".h"
-    Path(header).write_text(_header(net, name, dtype, cpu, weights is not None, backward,
+    write_atomically(header, _header(net, name, dtype, cpu, weights is not None, backward,
                                     scratch_layout(net, plan, dtype, backward).size))
     return [binary, header]
 

@@ -17,3 +17,30 @@ def _private_code_cache(tmp_path_factory):
     patch.setenv("JITNET_CACHE_DIR", str(tmp_path_factory.mktemp("jitnet-cache")))
     yield
     patch.undo()
+
+
+# Under CI every optional feature's dependencies are installed (`.ci/run`), so a test that skips for a
+# missing library, program or compiler there is a failure, not a quiet skip.
+_MISSING = ("could not import", "needs the", "no C compiler", "is not installed", "not installed (")
+
+
+def _missing_dependency(report) -> bool:
+    if os.environ.get("CI") != "true" or not report.skipped or not isinstance(report.longrepr, tuple):
+        return False
+    return any(phrase in str(report.longrepr[2]) for phrase in _MISSING)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if _missing_dependency(report):
+        report.outcome = "failed"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if _missing_dependency(report):
+        report.outcome = "failed"

@@ -170,3 +170,23 @@ def test_the_c_example_prints_pythons_outputs(tmp_path):
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     want = jitnet.compile(jitnet.parse("examples/xor_trained.nel"), dtype="float64").forward(x)
     assert np.array_equal(printed, want)
+
+
+def test_outputs_are_readable_like_plain_files_and_bad_values_are_named(tmp_path):
+    import os
+    import stat
+    net = jitnet.parse("examples/xor_trained.nel")
+    for path in export(net, tmp_path / "net"):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~_umask()
+    with pytest.raises(ValueError, match=r"weights has shape \(2,\); expected \(6,\)"):
+        export(net, tmp_path / "bad", weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="biases without weights"):
+        export(nets.dense([2, 1]), tmp_path / "bad", biases=np.zeros(3))
+    assert not list(tmp_path.glob("bad*"))
+
+
+def _umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

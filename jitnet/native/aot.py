@@ -17,6 +17,7 @@ from typing import Dict, List, Tuple
 
 import llvmlite.binding as llvm
 
+from ..files import write_atomically
 from .jit import _initialise, _parse, _run_passes, host, vector_registers
 
 # CPU name -> (count, bytes) of its vector registers.
@@ -62,25 +63,13 @@ def emit(modules: List[str], public: List[str], cpu: str, path: str, shared: boo
     _run_passes(linked, tm)
     code = tm.emit_object(linked)
     if not shared:
-        _write(path, code)
+        write_atomically(path, code)
         return
     compiler = c_compiler()
     with tempfile.TemporaryDirectory() as folder:
         obj = os.path.join(folder, "net.o")
-        _write(obj, code)
+        write_atomically(obj, code)
         done = subprocess.run([compiler, "-shared", "-o", path, obj, "-lm"], capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{compiler} could not link {path}: {done.stderr.strip().splitlines()[-1:]}")
 
-
-def _write(path: str, data: bytes) -> None:
-    """Write atomically: a temporary file beside `path`, renamed over it."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
