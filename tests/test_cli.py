@@ -223,7 +223,7 @@ def test_info_shows_ties(tmp_path):
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    from jitnet import cli as module
+    from jitnet import files as module
     target = tmp_path / "out.nel"
     target.write_text("old\n")
 
@@ -231,7 +231,7 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypat
         raise OSError(28, "No space left on device", str(dst))
     monkeypatch.setattr(module.os, "replace", broken)
     with pytest.raises(OSError):
-        module._write_atomically(str(target), "new\n" * 1000)
+        module.write_atomically(str(target), "new\n" * 1000)
     assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
 
 

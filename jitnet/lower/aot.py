@@ -68,19 +68,19 @@ def wrapper_module(net, plan, dtype: str, name: str, weights: Optional[np.ndarra
     entry_type = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, PTR, I64, PTR, PTR])
     forward = ir.Function(module, entry_type, abi.FORWARD)
     narrow = ir.Function(module, entry_type, abi.FORWARD_NARROW)
-    sizes = _Sizes(net, layout, scalar, ties, zeros, malloc, free)
+    steps = _Wrappers(net, layout, scalar, ties, zeros, malloc, free)
 
     bytes_fn = ir.Function(module, ir.FunctionType(I64, [I64]), f"{name}_scratch_bytes")
     ir.IRBuilder(bytes_fn.append_basic_block()).ret(I64(layout.size))
 
     with_fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, PTR, I64, PTR]), f"{name}_forward_with")
     x, w, b, y, batch, scratch = with_fn.args
-    with sizes.call(with_fn, batch, scratch, zero_grads=None) as (bld, base):
-        w_e, b_n = sizes.parameters(bld, base, w, b)
+    with steps.call(with_fn, batch, scratch, zero_grads=None) as (bld, base):
+        w_e, b_n = steps.parameters(bld, base, w, b)
         # NOTE: a few samples take the one-register tile, as in-process calls do (the same bits).
         few = bld.icmp_signed("<=", batch, I64(abi.precision(dtype).narrow_lanes))
         entry = bld.select(few, narrow, forward)
-        bld.call(entry, [x, w_e, b_n, y, batch, sizes.at(bld, base, layout.main), plan_global])
+        bld.call(entry, [x, w_e, b_n, y, batch, steps.at(bld, base, layout.main), plan_global])
 
     if weights is not None:
         fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, I64, PTR]), f"{name}_forward")
@@ -94,13 +94,13 @@ def wrapper_module(net, plan, dtype: str, name: str, weights: Optional[np.ndarra
         grad = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * 7 + [I64, PTR, PTR]), abi.BACKWARD)
         fn = ir.Function(module, ir.FunctionType(I32, [PTR] * 7 + [I64, PTR]), f"{name}_backward")
         x, w, b, dy, dx, dw, db, batch, scratch = fn.args
-        with sizes.call(fn, batch, scratch, zero_grads=(dw, db)) as (bld, base):
-            w_e, b_n = sizes.parameters(bld, base, w, b)
-            dw_e = sizes.at(bld, base, layout.dw_edge) if ties[0] is not None else dw
-            db_n = sizes.at(bld, base, layout.db_neuron) if ties[1] is not None else db
-            bld.call(grad, [x, w_e, b_n, dy, dx, dw_e, db_n, batch, sizes.at(bld, base, layout.main), plan_global])
-            sizes.fold(bld, ties[0], dw_e, dw, net.n_edges, net.n_weights)
-            sizes.fold(bld, ties[1], db_n, db, net.n_neurons, net.n_biases)
+        with steps.call(fn, batch, scratch, zero_grads=(dw, db)) as (bld, base):
+            w_e, b_n = steps.parameters(bld, base, w, b)
+            dw_e = steps.at(bld, base, layout.dw_edge) if ties[0] is not None else dw
+            db_n = steps.at(bld, base, layout.db_neuron) if ties[1] is not None else db
+            bld.call(grad, [x, w_e, b_n, dy, dx, dw_e, db_n, batch, steps.at(bld, base, layout.main), plan_global])
+            steps.fold(bld, ties[0], dw_e, dw, net.n_edges, net.n_weights)
+            steps.fold(bld, ties[1], db_n, db, net.n_neurons, net.n_biases)
     return module
 
 
@@ -156,7 +156,7 @@ def _plan_arrays(plan) -> dict:
     return {name: getattr(plan, name).ctypes.data for name in names}
 
 
-class _Sizes:
+class _Wrappers:
     """The wrappers' shared steps: batch checks, scratch, tie gathers and folds."""
 
     def __init__(self, net, layout, scalar, ties, zeros, malloc, free):
@@ -217,11 +217,11 @@ class _Sizes:
 class _Call:
     """`with`: the checks and scratch around an exported call; the body gets (builder, aligned base)."""
 
-    def __init__(self, sizes, fn, batch, scratch, zero_grads):
-        self.sizes, self.fn, self.batch, self.scratch, self.zero_grads = sizes, fn, batch, scratch, zero_grads
+    def __init__(self, steps, fn, batch, scratch, zero_grads):
+        self.steps, self.fn, self.batch, self.scratch, self.zero_grads = steps, fn, batch, scratch, zero_grads
 
     def __enter__(self):
-        s, bld = self.sizes, ir.IRBuilder(self.fn.append_basic_block("entry"))
+        s, bld = self.steps, ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.bld = bld
         with bld.if_then(bld.icmp_signed("<", self.batch, I64(0))):
             bld.ret(I32(1))
@@ -252,7 +252,7 @@ class _Call:
 
     def __exit__(self, *exc):
         if exc[0] is None:
-            self.bld.call(self.sizes.free, [self.owned])
+            self.bld.call(self.steps.free, [self.owned])
             self.bld.ret(I32(0))
         return False
 
