@@ -33,9 +33,11 @@ import numpy as np
 
 # -- entries --
 # Argument kinds: a buffer of the net's dtype (a user's array: the `_objects`
-# twin of a forward entry takes the numpy object itself), a 64-bit count, and
-# pointers to memory the runtime owns (scratch, the plan's slot array).
-ARRAY, COUNT, SCRATCH, PLAN = "array", "count", "scratch", "plan"
+# twin of a forward entry takes the numpy object itself), a 64-bit count,
+# pointers to memory the runtime owns (scratch, the plan's slot array), and a
+# buffer of a fixed type whatever the dtype (float64 targets, int64 classes,
+# the float64 loss).
+ARRAY, COUNT, SCRATCH, PLAN, DATA = "array", "count", "scratch", "plan", "data"
 
 Signature = Tuple[Tuple[str, str], ...]
 
@@ -44,11 +46,17 @@ FORWARD_SIGNATURE: Signature = (("x", ARRAY), ("w", ARRAY), ("b", ARRAY), ("y", 
 BACKWARD_SIGNATURE: Signature = (("x", ARRAY), ("w", ARRAY), ("b", ARRAY), ("dy", ARRAY), ("dx", ARRAY),
                                  ("dw", ARRAY), ("db", ARRAY), ("batch", COUNT), ("scratch", SCRATCH),
                                  ("plan", PLAN))
+# The backward pass seeded from a loss: `target` is read as `loss_kind` says
+# (`LOSS_KINDS`), the loss summed over the batch is written to `loss[0]`, no dx.
+LOSS_AND_GRAD_SIGNATURE: Signature = (("x", ARRAY), ("w", ARRAY), ("b", ARRAY), ("target", DATA),
+                                      ("loss_kind", COUNT), ("loss", DATA), ("dw", ARRAY), ("db", ARRAY),
+                                      ("batch", COUNT), ("scratch", SCRATCH), ("plan", PLAN))
 
 FORWARD = "jitnet_forward"
 # The same pass on a one-register tile, for calls of a few samples.
 FORWARD_NARROW = "jitnet_forward_narrow"
 BACKWARD = "jitnet_backward"
+LOSS_AND_GRAD = "jitnet_loss_and_grad"
 # `<forward>_objects`: the forward entry taking numpy array objects for its ARRAY arguments.
 OBJECTS_SUFFIX = "_objects"
 
@@ -58,7 +66,14 @@ ENTRIES: Dict[str, Signature] = {
     FORWARD_NARROW: FORWARD_SIGNATURE,
     FORWARD_NARROW + OBJECTS_SUFFIX: FORWARD_SIGNATURE,
     BACKWARD: BACKWARD_SIGNATURE,
+    LOSS_AND_GRAD: LOSS_AND_GRAD_SIGNATURE,
 }
+
+# `loss_kind` of LOSS_AND_GRAD, by (loss, target form): "rows" are float64
+# (batch, n_outputs) targets, "classes" int64 (batch,) class indices. 0 (not
+# a loss) is the backward entry's own mode: seeds read from dy.
+SEEDS_FROM_DY = 0
+LOSS_KINDS: Dict[Tuple[str, str], int] = {("mse", "rows"): 1, ("xent", "rows"): 2, ("xent", "classes"): 3}
 
 # -- plan slots --
 PLAN_IN_PTR, PLAN_IN_SRC, PLAN_ORDER, PLAN_SEGS, PLAN_N_SEGS = 0, 1, 2, 3, 4
@@ -86,6 +101,11 @@ class Precision(NamedTuple):
     partial_lanes: int  # lanes of a dw/db partial sum: one 256-bit register
     suffix: str         # of overloaded intrinsics, e.g. llvm.fma.v32f32
 
+    @property
+    def f64_items(self) -> int:
+        """Elements of this dtype that one float64 takes (a scratch section of doubles)."""
+        return 8 // self.itemsize
+
 
 # NOTE: 32 float32 or 16 float64 lanes: two 512-bit vectors (four 256-bit on
 # AVX2), enough independent FMA chains per neuron to hide most of its latency.
@@ -107,16 +127,19 @@ def precision(dtype) -> Precision:
 # -- scratch layouts --
 # Each section: (name, factors); its size in elements of the dtype is the
 # product of the factors: ints, names of counts (the plan's n_neurons,
-# n_weights, n_seed_rows, group; the precision's lanes, partial_lanes), or a
-# layout (its size).
+# n_weights, n_seed_rows, n_outputs, group; the precision's lanes,
+# partial_lanes, and f64_items, the elements of the dtype one float64 takes),
+# or a layout (its size).
 Layout = Tuple[Tuple[str, Tuple], ...]
 
 # The forward tile: n [N x L], then z [N x L] (a tier may keep pre-activations there).
 FORWARD_SCRATCH: Layout = (("n", ("n_neurons", "lanes")), ("z", ("n_neurons", "lanes")))
 # The backward pass: G tiles' forward scratch (n | z, then Dz) | seeds [S x L]
-# | dw partials [W x P] | db partials [N x P] | weights in out-edge order [W].
+# | the tile's targets in float64 [K x L] (a fused loss) | dw partials [W x P]
+# | db partials [N x P] | weights in out-edge order [W].
 BACKWARD_SCRATCH: Layout = (("sections", ("group", FORWARD_SCRATCH)),
                             ("seeds", ("n_seed_rows", "lanes")),
+                            ("targets", ("n_outputs", "lanes", "f64_items")),
                             ("dw_part", ("n_weights", "partial_lanes")),
                             ("db_part", ("n_neurons", "partial_lanes")),
                             ("w_out", ("n_weights",)))
@@ -147,7 +170,7 @@ def scratch_offsets(layout: Layout, value: Callable[[object], T], mul: Callable[
 def scratch_size(layout: Layout, dtype, **counts: int) -> int:
     """Elements of scratch an entry needs for `counts` (n_neurons=..., ...)."""
     p = precision(dtype)
-    known: Dict[Any, int] = dict(counts, lanes=p.lanes, partial_lanes=p.partial_lanes)
+    known: Dict[Any, int] = dict(counts, lanes=p.lanes, partial_lanes=p.partial_lanes, f64_items=p.f64_items)
     return scratch_offsets(layout, lambda f: f if isinstance(f, int) else known[f])["size"]
 
 

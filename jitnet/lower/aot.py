@@ -40,6 +40,7 @@ def scratch_layout(net, plan, dtype: str, backward: bool) -> Layout:
     if backward:
         main = max(main, abi.scratch_size(abi.BACKWARD_SCRATCH, dtype, n_neurons=net.n_neurons,
                                           n_weights=net.n_edges, n_seed_rows=plan.n_seed_rows,
+                                          n_outputs=len(plan.outputs),
                                           group=plan.grad_tiles))
     sizes = [main, net.n_edges, net.n_neurons, net.n_edges, net.n_neurons]
     offsets, at = [], 0

@@ -1,11 +1,14 @@
-"""The reverse-mode skeleton every tier shares: (forward body, reverse body) -> the backward ir.Function.
+"""The reverse-mode skeleton every tier shares: (forward body, reverse body) -> the backward ir.Functions.
 
     void jitnet_backward(T* x, T* w, T* b, T* dy, T* dx, T* dw, T* db,
                          i64 batch, T* scratch, ptr plan)
+    void jitnet_loss_and_grad(T* x, T* w, T* b, void* target, i64 loss_kind,
+                              double* loss, T* dw, T* db, i64 batch, T* scratch, ptr plan)
 
-computes the VJP (SPEC §1, §4): per tile of the batch it runs the tier's
-forward body keeping every pre-activation z, seeds Dn with dy at the outputs,
-then the tier's reverse body walks the schedule backwards:
+compute the VJP (SPEC §1, §4): per tile of the batch they run the tier's
+forward body keeping every pre-activation z, seed Dn at the outputs (with dy,
+or with dL/dy of a loss of the tile's outputs: `loss.py`), then the tier's
+reverse body walks the schedule backwards:
 `Dn_i = fma(w_ij, Dz_j, Dn_i)` over i's out-edges in ascending j, then
 `Dz_i = Dn_i * f_i'(z_i)`. `dx` is Dn at the inputs, bit for bit the same in
 every tier, batch split and thread count.
@@ -29,12 +32,18 @@ neuron the z/Dz row holds Dn_i, i.e. dx).
 
 The fold of a tile into a partial sum has one bit-exact form, `fold`, which
 both tiers follow (the SSA tier writes the same steps as text).
+
+Both entries are thin calls of one internal function, `jitnet_vjp`, whose
+`loss_kind` argument picks the seeding per tile (0: dy, and dx is written;
+else a loss, no dx, the loss reduced once at the end): the tier's bodies are
+emitted once, so the gradient module compiles in the time it took before the
+fused loss existed.
 """
 
 from llvmlite import ir
 
-from . import abi, tile
-from .tile import I32, I64, PTR, TileContext, counted_loop
+from . import abi, loss, tile
+from .tile import I32, I64, PTR, TileContext, counted_loop, entry_alloca
 
 
 def fold(acc, chunks: int, term):
@@ -58,9 +67,9 @@ class GradContext(TileContext):
     first_group: ir.Value
     last_group: ir.Value
 
-    def attach(self, sections, n_neurons, seeds, dw_part, db_part, w_out):
+    def attach(self, sections, n_neurons, seeds, targets, dw_part, db_part, w_out):
         self.sections, self.n_neurons = sections, n_neurons
-        self.seeds, self.dw_part, self.db_part, self.w_out = seeds, dw_part, db_part, w_out
+        self.seeds, self.targets, self.dw_part, self.db_part, self.w_out = seeds, targets, dw_part, db_part, w_out
         self.part_vector = ir.VectorType(self.scalar, abi.precision(self.dtype).partial_lanes)
         self.tile_offsets = self.offsets(abi.FORWARD_SCRATCH, n_neurons=n_neurons)
         return self
@@ -125,9 +134,17 @@ class GradContext(TileContext):
         return bld.select(has, seed, ir.Constant(self.vector, None))
 
 
+# The internal function both entries call: the backward entry's arguments with
+# `source` (dy or the target), `loss_kind` (abi.SEEDS_FROM_DY or abi.LOSS_KINDS)
+# and `loss` (double*) in place of dy.
+_VJP_ARGUMENTS = (("x", PTR), ("w", PTR), ("b", PTR), ("source", PTR), ("loss_kind", I64), ("loss", PTR),
+                  ("dx", PTR), ("dw", PTR), ("db", PTR), ("batch", I64), ("scratch", PTR), ("plan", PTR))
+
+
 def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
                       emit_weights=None) -> ir.Function:
-    """Define `jitnet_backward` in `module` from a tier's forward and reverse body emitters.
+    """Define `jitnet_backward` and `jitnet_loss_and_grad` in `module` from a tier's forward and
+    reverse body emitters; returns the backward entry.
 
     Without `emit_weights` the reverse body takes dw itself, tile by tile.
     With it, `emit_weights(ctx, tiles)` takes every dw once per group of
@@ -138,10 +155,36 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
     copied once per call in out-edge order into `ctx.w_out`, where the
     reverse body finds a neuron's out-weights contiguous.
     """
+    vjp = _vjp_function(module, dtype, emit_forward, emit_reverse, emit_weights)
+    nowhere = ir.Constant(PTR, None)
+    backward = tile.entry_function(module, abi.BACKWARD)
+    x, w, b, dy, dx, dw, db, batch, scratch, plan = backward.args
+    _call(backward, vjp, [x, w, b, dy, I64(abi.SEEDS_FROM_DY), nowhere, dx, dw, db, batch, scratch, plan])
+    fused = tile.entry_function(module, abi.LOSS_AND_GRAD)
+    x, w, b, target, kind, loss_out, dw, db, batch, scratch, plan = fused.args
+    _call(fused, vjp, [x, w, b, target, kind, loss_out, nowhere, dw, db, batch, scratch, plan])
+    return backward
+
+
+def _call(entry: ir.Function, vjp: ir.Function, args):
+    bld = ir.IRBuilder(entry.append_basic_block("entry"))
+    bld.call(vjp, args)
+    bld.ret_void()
+
+
+def _vjp_function(module: ir.Module, dtype: str, emit_forward, emit_reverse, emit_weights) -> ir.Function:
+    """The internal `jitnet_vjp`: the whole backward pass, seeded as its `loss_kind` says."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [t for _, t in _VJP_ARGUMENTS]), name="jitnet_vjp")
+    fn.linkage = "internal"
+    # NOTE: never inlined into the two entries: that would emit the tiers' bodies twice.
+    fn.attributes.add("noinline")
+    for arg, (name, typ) in zip(fn.args, _VJP_ARGUMENTS):
+        arg.name = name
+        if typ == PTR:
+            arg.add_attribute("noalias")
+    x, w, b, source, kind, loss_out, dx, dw, db, batch, scratch, plan = fn.args
     scalar = tile.scalar_type(dtype)
     lanes = abi.precision(dtype).lanes
-    fn = tile.entry_function(module, abi.BACKWARD)
-    x, w, b, dy, dx, dw, db, batch, scratch, plan = fn.args
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
     ctx = GradContext(bld, dtype, lanes, scalar, ir.VectorType(scalar, lanes), w, b, scratch, plan)
     n_neurons = ctx.plan_slot(abi.PLAN_N_NEURONS, I64, "n_neurons")
@@ -149,16 +192,20 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
     n_seeds = ctx.plan_slot(abi.PLAN_N_SEED_ROWS, I64, "n_seed_rows")
     group = ctx.plan_slot(abi.PLAN_GRAD_TILES, I64, "group")
     at = ctx.offsets(abi.BACKWARD_SCRATCH, n_neurons=n_neurons, n_weights=n_weights, n_seed_rows=n_seeds,
-                     group=group)
-    seeds, dw_part, db_part, w_out = (ctx.section(scratch, at[k])
-                                      for k in ("seeds", "dw_part", "db_part", "w_out"))
-    ctx.attach(ctx.section(scratch, at["sections"]), n_neurons, seeds, dw_part, db_part, w_out)
+                     n_outputs=ctx.plan_slot(abi.PLAN_N_OUTPUTS, I64, "n_outputs"), group=group)
+    seeds, targets, dw_part, db_part, w_out = (ctx.section(scratch, at[k])
+                                               for k in ("seeds", "targets", "dw_part", "db_part", "w_out"))
+    ctx.attach(ctx.section(scratch, at["sections"]), n_neurons, seeds, targets, dw_part, db_part, w_out)
     if emit_weights is None:
         _zero_partials(ctx, dw_part, bld.add(n_weights, n_neurons))
     else:
         _zero_partials(ctx, db_part, n_neurons)
         _weights_by_out_edge(ctx, n_weights)
         ctx.dw = dw
+    from_dy = bld.icmp_signed("==", kind, I64(abi.SEEDS_FROM_DY), name="from_dy")
+    wide = ir.VectorType(ir.DoubleType(), lanes)
+    loss_lanes = entry_alloca(bld, wide, "loss_lanes")
+    bld.store(ir.Constant(wide, None), loss_lanes)
 
     n_tiles = bld.udiv(bld.add(batch, I64(lanes - 1)), I64(lanes), name="n_tiles")
     n_groups = bld.udiv(bld.add(n_tiles, bld.sub(group, I64(1))), group, name="n_groups")
@@ -172,11 +219,17 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
             tile.load_inputs(ctx, x, first, count)
             emit_forward(ctx)
             _clear_padding(ctx, n_neurons, count)
-            _load_seeds(ctx, dy, first, count, n_seeds)
+            _zero(ctx, ctx.seeds, bld.mul(n_seeds, I64(ctx.lanes)))
+            with bld.if_else(from_dy) as (given, fused):
+                with given:
+                    _load_seeds(ctx, source, first, count)
+                with fused:
+                    loss.emit_seeds(ctx, source, kind, first, count, loss_lanes)
             emit_reverse(ctx)
-            inputs = ctx.plan_slot(abi.PLAN_INPUTS, PTR, "inputs")
-            n_in = ctx.plan_slot(abi.PLAN_N_INPUTS, I64, "n_inputs")
-            tile.transpose_out(ctx, dx, inputs, n_in, first, count, base=ctx.ztile)
+            with bld.if_then(from_dy):
+                inputs = ctx.plan_slot(abi.PLAN_INPUTS, PTR, "inputs")
+                n_in = ctx.plan_slot(abi.PLAN_N_INPUTS, I64, "n_inputs")
+                tile.transpose_out(ctx, dx, inputs, n_in, first, count, base=ctx.ztile)
         if emit_weights is not None:
             ctx.first_group = bld.icmp_signed("==", g, I64(0))
             ctx.last_group = bld.icmp_signed("==", g, bld.sub(n_groups, I64(1)))
@@ -184,6 +237,12 @@ def backward_function(module: ir.Module, dtype: str, emit_forward, emit_reverse,
     if emit_weights is None:
         _reduce(ctx, dw_part, dw, n_weights)
     _reduce(ctx, db_part, db, n_neurons)
+    with bld.if_then(bld.not_(from_dy)):
+        total = loss.lane_sum(bld, bld.load(loss_lanes, typ=wide))
+        mse = bld.icmp_signed("==", kind, I64(abi.LOSS_KINDS["mse", "rows"]))
+        # NOTE: mse's 0.5 multiplies the whole sum once, as numpy's 0.5 * sum((y - t)^2) does.
+        total = bld.select(mse, bld.fmul(total, ir.Constant(ir.DoubleType(), 0.5)), total)
+        bld.store(total, loss_out, align=8)
     bld.ret_void()
     return fn
 
@@ -230,10 +289,9 @@ def _clear_padding(ctx: TileContext, n_neurons, count):
                               align=ctx.align)
 
 
-def _load_seeds(ctx: GradContext, dy, first, count, n_seeds):
-    """seeds[seed_of_output[k]][l] += dy[first + l][k]: a neuron read out twice gets both."""
+def _load_seeds(ctx: GradContext, dy, first, count):
+    """seeds[seed_of_output[k]][l] += dy[first + l][k] (seeds zeroed): a neuron read out twice gets both."""
     bld = ctx.builder
-    _zero(ctx, ctx.seeds, bld.mul(n_seeds, I64(ctx.lanes)))
     seed_of = ctx.plan_slot(abi.PLAN_SEED_OF_OUTPUT, PTR, "seed_of_output")
     n_out = ctx.plan_slot(abi.PLAN_N_OUTPUTS, I64, "n_outputs")
     with counted_loop(bld, I64(0), count, "seed_lane") as lane:

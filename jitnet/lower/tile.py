@@ -27,7 +27,7 @@ I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
 # The IR type of each argument kind of `abi.ENTRIES`.
-_KIND_TYPES = {abi.ARRAY: PTR, abi.COUNT: I64, abi.SCRATCH: PTR, abi.PLAN: PTR}
+_KIND_TYPES = {abi.ARRAY: PTR, abi.COUNT: I64, abi.SCRATCH: PTR, abi.PLAN: PTR, abi.DATA: PTR}
 
 
 def entry_function(module: ir.Module, name: str, entry: Optional[str] = None) -> ir.Function:
@@ -70,7 +70,8 @@ class TileContext:
     def offsets(self, layout: abi.Layout, **counts: ir.Value) -> dict:
         """The sections of `layout` (see `abi.scratch_offsets`) as i64 element offsets."""
         p = abi.precision(self.dtype)
-        known: dict = dict(counts, lanes=I64(self.lanes), partial_lanes=I64(p.partial_lanes))
+        known: dict = dict(counts, lanes=I64(self.lanes), partial_lanes=I64(p.partial_lanes),
+                           f64_items=I64(p.f64_items))
         bld = self.builder
         return abi.scratch_offsets(layout, lambda f: I64(f) if isinstance(f, int) else known[f],
                                    bld.mul, bld.add)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import ties
 from ..gradients import Gradients
-from ..losses import loss_and_cotangent
+from ..losses import check_target
 from ..lower import abi
 from . import checks, pool
 from .plan import Plan
@@ -25,7 +25,7 @@ from .plan import Plan
 # The ctypes type of each argument kind of `abi.ENTRIES` (an `_objects` entry
 # takes its ARRAY arguments as the numpy objects themselves).
 _CTYPES = {abi.ARRAY: ctypes.c_void_p, abi.COUNT: ctypes.c_int64, abi.SCRATCH: ctypes.c_void_p,
-           abi.PLAN: ctypes.c_void_p}
+           abi.PLAN: ctypes.c_void_p, abi.DATA: ctypes.c_void_p}
 
 
 def prototype(entry: str):
@@ -248,41 +248,67 @@ class CompiledNet:
 
         "mse" is 0.5 * sum((y - t)^2); "xent" the softmax cross-entropy over
         the outputs, with `target` class indices or one-hot / probabilities.
+        One native pass: the loss and dL/dy are computed in float64 where the
+        backward pass seeds its outputs (`lower/loss.py`), so this costs what
+        `backward` costs.
         """
         if target is None:
             raise TypeError("loss_and_grad() needs target")
         x, single = checks.samples(x, self.n_inputs, self.dtype)
         self._one_vector(w, "loss_and_grad")
         w, b = self._parameters(w, b)
-        y = np.empty((len(x), self.n_outputs), dtype=self.dtype)
-        if len(x):
-            self._run(x, w, b, y)
-        value, dy = loss_and_cotangent(loss, y, target, single)
-        _, dw, db = self._backward(x, w, b, dy.astype(self.dtype), single)
+        t = check_target(loss, target, len(x), self.n_outputs, single)
+        kind = abi.LOSS_KINDS[loss, "classes" if t.ndim == 1 else "rows"]
+        losses = np.zeros(self.threads, dtype=np.float64)  # one per chunk
+        entry = self._gradient()[2] if len(x) else None
+
+        def run(lo, hi, k, dw_k, db_k):
+            entry(_data_address(x) + lo * x.strides[0], _data_address(w), _data_address(b),
+                  _data_address(t) + lo * t.strides[0], kind, losses.ctypes.data + 8 * k,
+                  _data_address(dw_k), _data_address(db_k), hi - lo, self._scratch_for("grad"), self._plan.address)
+
+        dw, db = np.empty(self.n_edges, self.dtype), np.empty(self.n_neurons, self.dtype)
+        self._over_chunks(len(x), run, dw, db)
+        # NOTE: per-chunk losses added in chunk order (a fixed order, as dw's are).
+        value = 0.0
+        for part in losses:
+            value += float(part)
+        dw, db = self._folded(dw, db)
         return value, dw, db
 
     def _backward(self, x, w, b, dy, single, out=None):
-        """The VJP of checked, expanded arguments, into `out` (checked `Gradients`) or new arrays.
+        """The VJP of checked, expanded arguments, into `out` (checked `Gradients`) or new arrays."""
+        batch = len(x)
+        dx = np.empty((batch, self.n_inputs), dtype=self.dtype) if out is None else out.dx.reshape(batch, -1)
+        # NOTE: a tied net's per-edge sums go to arrays of their own, then fold into `out`'s.
+        dw = out.dw if out is not None and not self._tied[0] else np.empty(self.n_edges, self.dtype)
+        db = out.db if out is not None and not self._tied[1] else np.empty(self.n_neurons, self.dtype)
+        entry = self._gradient()[1] if batch else None
+
+        def run(lo, hi, k, dw_k, db_k):
+            entry(_data_address(x) + lo * x.strides[0], _data_address(w), _data_address(b),
+                  _data_address(dy) + lo * dy.strides[0], _data_address(dx) + lo * dx.strides[0],
+                  _data_address(dw_k), _data_address(db_k), hi - lo, self._scratch_for("grad"), self._plan.address)
+
+        self._over_chunks(batch, run, dw, db)
+        dw, db = self._folded(dw, db, out)
+        if out is not None:
+            return out
+        return Gradients(dx[0] if single else dx, dw, db)
+
+    def _over_chunks(self, batch, run, dw, db):
+        """dw and db (per edge and neuron) summed over the batch: `run(lo, hi, k, dw_k, db_k)` on each
+        chunk k of the thread split (at most `threads` of them).
 
         NOTE: the native call overwrites its dw and db, so with several
         threads every chunk but the first needs private ones; chunk 0 writes
         straight into the result and the others are added to it in chunk
         order, the same order with or without `out`, so the bits are the same.
-        A tied net's per-edge sums are then folded per parameter (`ties.fold`).
         """
-        batch = len(x)
-        if out is None:
-            dx = np.empty((batch, self.n_inputs), dtype=self.dtype)
-            dw, db = np.empty(self.n_edges, self.dtype), np.empty(self.n_neurons, self.dtype)
-        else:
-            dx = out.dx.reshape(batch, self.n_inputs)
-            dw = np.empty(self.n_edges, self.dtype) if self._tied[0] else out.dw
-            db = np.empty(self.n_neurons, self.dtype) if self._tied[1] else out.db
         if batch == 0:
             dw.fill(0)
             db.fill(0)
-            return self._folded(dx, dw, db, single, out)
-        function = self._gradient()[1]
+            return
         work = 3 * (self.n_edges + self.n_neurons)
         if pool.is_small(batch, work):
             chunks = [(0, batch)]  # NOTE: what `pool.split` gives for this little work, without its cost
@@ -290,36 +316,24 @@ class CompiledNet:
             chunks = pool.split(batch, self._lanes, self.threads, work)
         sums = [(dw, db)] + [(np.empty(self.n_edges, self.dtype), np.empty(self.n_neurons, self.dtype))
                              for _ in chunks[1:]]
-
-        def run(k):
-            lo, hi = chunks[k]
-            dw_k, db_k = sums[k]
-            function(_data_address(x) + lo * x.strides[0], _data_address(w), _data_address(b),
-                     _data_address(dy) + lo * dy.strides[0], _data_address(dx) + lo * dx.strides[0],
-                     _data_address(dw_k), _data_address(db_k), hi - lo, self._scratch_for("grad"),
-                     self._plan.address)
-
-        pool.run_each(len(chunks), run)
-        # NOTE: per-thread partial sums are added in chunk order: a fixed order.
+        pool.run_each(len(chunks), lambda k: run(*chunks[k], k, *sums[k]))
         for dw_k, db_k in sums[1:]:
             dw += dw_k
             db += db_k
-        return self._folded(dx, dw, db, single, out)
 
-    def _folded(self, dx, dw, db, single, out):
-        """The result: per-edge dw and per-neuron db folded per parameter when tied."""
+    def _folded(self, dw, db, out=None):
+        """Per-edge dw and per-neuron db folded per parameter when tied (into `out`'s when given)."""
         dw = ties.fold(dw, self.net.weight_ties, self.n_weights, None if out is None else out.dw)
         db = ties.fold(db, self.net.bias_ties, self.n_biases, None if out is None else out.db)
-        if out is not None:
-            return out
-        return Gradients(dx[0] if single else dx, dw, db)
+        return dw, db
 
     def _gradient(self):
-        """(the gradient module's `Jitted`, its entry), built on first use."""
+        """(the gradient module's `Jitted`, its backward entry, its loss_and_grad entry), built on first use."""
         with self._lazy_lock:
             if self._grad is None:
                 jitted = self._make_grad()
-                self._grad = (jitted, prototype(abi.BACKWARD)(jitted.address(abi.BACKWARD)))
+                self._grad = (jitted, prototype(abi.BACKWARD)(jitted.address(abi.BACKWARD)),
+                              prototype(abi.LOSS_AND_GRAD)(jitted.address(abi.LOSS_AND_GRAD)))
         return self._grad
 
     def _narrow_function(self):
@@ -341,6 +355,7 @@ class CompiledNet:
             else:
                 size = abi.scratch_size(abi.BACKWARD_SCRATCH, self.dtype, n_neurons=self.n_neurons,
                                         n_weights=self.n_edges, n_seed_rows=self._plan.n_seed_rows,
+                                        n_outputs=self.n_outputs,
                                         group=self._plan.grad_tiles)
             raw = np.empty(size * self._precision.itemsize + abi.TILE_ALIGN, dtype=np.uint8)
             offset = (-raw.ctypes.data) % abi.TILE_ALIGN

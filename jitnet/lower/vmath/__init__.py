@@ -1,7 +1,8 @@
 """Vector activations in LLVM IR: `emit_f(builder, code, z)` and `emit_df(builder, code, z)`.
 
 They emit f_j(z) and f_j'(z) (SPEC §2) for z of type <L x float>,
-<L x double>, float or double, at the builder's position. The normal path
+<L x double>, float or double, at the builder's position; `emit_exp` and
+`emit_log` give e^z and log z for the fused loss's log-sum-exp. The normal path
 makes no libm call: exp, expm1, log1p, tanh, the normal tail (erfc) and
 sin/cos are range reductions (Cody-Waite, with `llvm.fma`) plus minimax
 polynomials or one rational, with `select` in place of branches, so LLVM keeps
@@ -20,8 +21,8 @@ The package, by job:
 
 from ...activations import ACTIVATIONS
 from .coefficients import GELU_SMALL, TANH_SPLIT, TRIG_MAX
-from .table import EMITTERS, emit_df, emit_f
+from .table import EMITTERS, emit_df, emit_exp, emit_f, emit_log
 
-__all__ = ["emit_f", "emit_df", "EMITTERS", "NAMES", "TANH_SPLIT", "TRIG_MAX", "GELU_SMALL"]
+__all__ = ["emit_f", "emit_df", "emit_exp", "emit_log", "EMITTERS", "NAMES", "TANH_SPLIT", "TRIG_MAX", "GELU_SMALL"]
 
 NAMES = tuple(a.name for a in ACTIVATIONS)  # code -> name, as in SPEC §2

@@ -5,6 +5,8 @@ by activation code. The notes give, per kernel, the form that keeps it
 accurate (the bounds are in tests/test_vmath.py).
 """
 
+import struct
+
 from llvmlite import ir
 
 from ...activations import SELU_LAMBDA, SELU_LAMBDA_ALPHA
@@ -229,6 +231,31 @@ def dcube(o: Ops, x: ir.Value) -> ir.Value:
 def exp(o: Ops, x: ir.Value) -> ir.Value:
     # NOTE: exp' = exp: both are this kernel (one helper per module).
     return o.exp_any(x)
+
+
+def log(o: Ops, x: ir.Value) -> ir.Value:
+    """log x for positive normal x; +inf and NaN give themselves (no activation: the fused loss's
+    log-sum-exp, whose argument is a sum >= 1)."""
+    # NOTE: x = 2^e m with m in [sqrt(1/2), sqrt(2)): adding 1.0's bits minus sqrt(1/2)'s carries
+    # into e exactly where m passes sqrt(2). f = m - 1 is exact (Sterbenz), and log m = log1p(f)
+    # = 2 atanh(s) = 2s + s R, s = f/(2+f), |s| <= 0.172, R = 2 s^2 P(s^2); written as
+    # f - (h - s (h + R)), h = f^2/2 (fdlibm's form: 2s = f - s f = f - h + s h), the roundings of
+    # s and h touch terms <= |f|/5, and e ln2 goes in by two fmas (ln2 as hi + lo): < 1 ulp.
+    p, b = o.p, o.b
+    code = {32: "<f", 64: "<d"}[p.ibits]
+    root_half = int.from_bytes(struct.pack(code, 0.5 ** 0.5), "little")
+    one = int.from_bytes(struct.pack(code, 1.0), "little")
+    u = b.add(o.bits(x), o.ci(one - root_half))
+    e = b.sitofp(b.sub(b.ashr(u, o.ci(p.mbits)), o.ci(p.bias)), o.ty)
+    m = b.bitcast(b.add(b.and_(u, o.ci((1 << p.mbits) - 1)), o.ci(root_half)), o.ty)
+    f = o.sub(m, o.c(1.0))
+    s = o.div(f, o.add(o.c(2.0), f))
+    s2 = o.mul(s, s)
+    r = o.mul(o.add(s2, s2), o.horner(s2, p.atanh))
+    h = o.mul(o.mul(o.c(0.5), f), f)
+    log_m = o.sub(f, o.fma(o.neg(s), o.add(h, r), h))
+    y = o.fma(e, o.c(p.ln2[0]), o.fma(e, o.c(p.ln2[1]), log_m))
+    return o.sel(o.cmp("<", x, o.c(float("inf"))), y, x)
 
 
 def selu(o: Ops, x: ir.Value) -> ir.Value:

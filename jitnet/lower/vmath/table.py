@@ -200,12 +200,31 @@ EMITTERS: Dict[int, Tuple[Emitter, Emitter]] = {
 }
 
 
-def _emit(builder: ir.IRBuilder, code: int, z: ir.Value, which: int) -> ir.Value:
+def _ops(builder: ir.IRBuilder, z: ir.Value) -> Ops:
+    """Ops in z's own type and precision."""
     ety, lanes = _split_type(z.type)
+    return Ops(builder, P64 if ety == _F64 else P32, lanes)
+
+
+def _emit(builder: ir.IRBuilder, code: int, z: ir.Value, which: int) -> ir.Value:
     code = int(code)
     if code not in EMITTERS:
         raise ValueError(f"vmath: unknown activation code {code}: expected 0-{len(ACTIVATIONS) - 1}")
-    return EMITTERS[code][which](Ops(builder, P64 if ety == _F64 else P32, lanes), z)
+    return EMITTERS[code][which](_ops(builder, z), z)
+
+
+_EXP, _LOG = _kernel(k.exp), _kernel(k.log)
+
+
+def emit_exp(builder: ir.IRBuilder, z: ir.Value) -> ir.Value:
+    """Emit e^z for any z (the exp activation's helper, so a module has one copy); see `emit_f`."""
+    return _EXP(_ops(builder, z), z)
+
+
+def emit_log(builder: ir.IRBuilder, z: ir.Value) -> ir.Value:
+    """Emit log z for positive normal z (+inf and NaN give themselves; 0, negative and subnormal
+    z are not handled); see `emit_f`."""
+    return _LOG(_ops(builder, z), z)
 
 
 def emit_f(builder: ir.IRBuilder, code: int, z: ir.Value) -> ir.Value:
