@@ -279,7 +279,7 @@ class CompiledNet:
     def _backward(self, x, w, b, dy, single, out=None):
         """The VJP of checked, expanded arguments, into `out` (checked `Gradients`) or new arrays."""
         batch = len(x)
-        dx = np.empty((batch, self.n_inputs), dtype=self.dtype) if out is None else out.dx.reshape(batch, -1)
+        dx = np.empty((batch, self.n_inputs), self.dtype) if out is None else out.dx.reshape(batch, self.n_inputs)
         # NOTE: a tied net's per-edge sums go to arrays of their own, then fold into `out`'s.
         dw = out.dw if out is not None and not self._tied[0] else np.empty(self.n_edges, self.dtype)
         db = out.db if out is not None and not self._tied[1] else np.empty(self.n_neurons, self.dtype)

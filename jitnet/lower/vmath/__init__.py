@@ -23,6 +23,7 @@ from ...activations import ACTIVATIONS
 from .coefficients import GELU_SMALL, TANH_SPLIT, TRIG_MAX
 from .table import EMITTERS, emit_df, emit_exp, emit_f, emit_log
 
-__all__ = ["emit_f", "emit_df", "emit_exp", "emit_log", "EMITTERS", "NAMES", "TANH_SPLIT", "TRIG_MAX", "GELU_SMALL"]
+__all__ = ["emit_f", "emit_df", "emit_exp", "emit_log", "EMITTERS", "NAMES", "TANH_SPLIT", "TRIG_MAX",
+           "GELU_SMALL"]
 
 NAMES = tuple(a.name for a in ACTIVATIONS)  # code -> name, as in SPEC §2
