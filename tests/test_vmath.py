@@ -149,3 +149,23 @@ def test_helpers_are_created_once_per_module_and_type_checked():
         vmath.emit_f(b, 1, ir.Constant(ir.IntType(32), 1))
     with pytest.raises(ValueError):
         vmath.emit_f(b, len(ACTIVATIONS), z)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_is_within_an_ulp_over_every_normal_number(dtype):
+    """`emit_log` (the fused loss's log-sum-exp): all normal x, the reduction's boundary sqrt 2 included."""
+    rng = np.random.default_rng(11)
+    info = np.finfo(dtype)
+    x = np.concatenate([1 + rng.random(1 << 16), 1 + 1e4 * rng.random(1 << 16),
+                        10.0 ** rng.uniform(np.log10(info.tiny), np.log10(info.max), 1 << 16),
+                        np.nextafter(np.float64(2 ** 0.5), [0, 10]), [1.0, 2.0, 0.5, info.max, info.tiny]])
+    x = pad(x.astype(dtype), 16)
+    x[x == 0] = 1.0
+    y = kernel(None, dtype, "log", 16)(x)
+    exact = np.log(x.astype(np.longdouble))
+    err = np.abs(y - exact) / np.spacing(np.abs(exact).astype(dtype)).astype(np.longdouble)
+    err[exact == 0] = np.abs(y[exact == 0])
+    i = int(np.argmax(err))
+    assert err[i] <= 1.1, f"log {dtype}: {float(err[i]):.3g} ulp at x={x[i]!r}"
+    specials = kernel(None, dtype, "log", 16)(np.array([np.inf, np.nan] * 8, dtype))
+    assert specials[0] == np.inf and np.isnan(specials[1])

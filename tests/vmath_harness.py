@@ -1,4 +1,4 @@
-"""A tiny JIT and the exact references for vmath: (code, dtype, f|df, lanes) -> kernel; x -> exact f(x).
+"""A tiny JIT and the exact references for vmath: (code, dtype, f|df|log, lanes) -> kernel; x -> exact f(x).
 
 Shared by tests/test_vmath.py and benchmarks/vmath.py. The kernel is
 `void k(T *in, T *out, i64 n)`: out[i] = f(in[i]) over chunks of `lanes`
@@ -53,7 +53,10 @@ def build_module(code, dtype, which, lanes):
     i.add_incoming(ir.Constant(i64, 0), entry)
     # NOTE: align = element size: numpy buffers are not vector-aligned (PERF-NOTES pitfall).
     z = b.load(b.gep(src, [i], inbounds=True, source_etype=ety), typ=vty, align=align)
-    y = (vmath.emit_df if which == "df" else vmath.emit_f)(b, code, z)
+    if which == "log":  # NOTE: vmath's log (the fused loss's), no activation: `code` is unused
+        y = vmath.emit_log(b, z)
+    else:
+        y = (vmath.emit_df if which == "df" else vmath.emit_f)(b, code, z)
     b.store(y, b.gep(dst, [i], inbounds=True, source_etype=ety), align=align)
     i2 = b.add(i, ir.Constant(i64, step))
     i.add_incoming(i2, b.block)
