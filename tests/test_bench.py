@@ -36,13 +36,17 @@ def test_quick_suite_prints_one_table_with_a_row_per_net_batch_and_pass(capsys):
     head, rows = table(out)
     assert head == COLUMNS
     expected = [(entry.net.n_weights, size, kind) for entry in bench.suite_nets(quick=True)
-                for size in entry.batches for kind in ("fwd", "f+b")]
+                for size in entry.batches for kind in ("fwd", "f+b", "l+g")]
     # NOTE: names have spaces; the last 12 cells are the numeric columns.
-    assert [(int(r[-12]), int(r[-11]), r[-10]) for r in rows] == expected
-    assert len([line for line in err.splitlines() if line.startswith("[")]) == len(expected) // 2
+    assert [(int(r[-12]), int(r[-11]), r[-10].split("=")[0]) for r in rows] == expected
+    assert len([line for line in err.splitlines() if line.startswith("[")]) == len(expected) // 3
     for r in rows:
         cells = dict(zip(COLUMNS[1:], r[-12:]))
-        assert float(cells["GFLOP/s"]) >= 0 and cells["x 2 thr"] != "-" and cells["x numpy"] != "-"
+        assert float(cells["GFLOP/s"]) >= 0 and cells["x 2 thr"] != "-"
+        if cells["pass"].startswith("l+g="):
+            assert float(cells["pass"][4:]) > 0 and cells["x numpy"] == cells["x torch"] == "-"
+            continue
+        assert cells["x numpy"] != "-"
         assert (cells["x scipy"] != "-") == installed("scipy")
         assert (cells["x torch"] != "-") == installed("torch")
         assert (cells["x neat"] != "-") == (installed("neat") and cells["pass"] == "fwd")
@@ -54,13 +58,14 @@ def hand_made_rows():
     return [{**common, "pass": "fwd", "compile_s": 0.125,
              "times": {"jitnet": 0.1, "jitnet2": 0.05, "numpy": 0.5, "torch": 0.025, "neat": 123.4}},
             {**common, "pass": "f+b", "compile_s": 0.25,
-             "times": {"jitnet": 0.3, "jitnet2": 0.2, "numpy": 1.2, "scipy": 6.0}}]
+             "times": {"jitnet": 0.3, "jitnet2": 0.2, "numpy": 1.2, "scipy": 6.0}},
+            {**common, "pass": "l+g", "compile_s": 0.25, "times": {"jitnet": 0.27, "jitnet2": 0.25}, "f+b": 0.3}]
 
 
 def test_format_table_gives_other_over_jitnet_and_counts_2_or_6_flops_per_edge():
     head, rows = table(bench.format_table(hand_made_rows(), peak=100.0))
     assert head == COLUMNS
-    fwd, fb = (dict(zip(COLUMNS[1:], r[-12:])) for r in rows)
+    fwd, fb, lg = (dict(zip(COLUMNS[1:], r[-12:])) for r in rows)
     assert rows[0][:2] == ["fake", "net"]
     # 2 * 1e6 edges * 1000 samples / 0.1 s = 20 GFLOP/s, 20% of 100; 1000 / 0.1 s = 10k samples/s
     assert (fwd["samples/s"], fwd["GFLOP/s"], fwd["% peak"], fwd["compile s"]) == ("10k", "20.0", "20", "0.12")
@@ -69,6 +74,8 @@ def test_format_table_gives_other_over_jitnet_and_counts_2_or_6_flops_per_edge()
     # 6 * 1e6 * 1000 / 0.3 s = 20 GFLOP/s
     assert (fb["GFLOP/s"], fb["x 2 thr"], fb["x numpy"], fb["x scipy"], fb["x torch"], fb["x neat"]) \
         == ("20.0", "1.50", "4.00", "20.0", "-", "-")
+    # l+g: 0.27 s, 0.90 of f+b's 0.3 s; 6 * 1e6 * 1000 / 0.27 s = 22.2 GFLOP/s; no baselines
+    assert (lg["pass"], lg["GFLOP/s"], lg["x 2 thr"], lg["x numpy"]) == ("l+g=0.90", "22.2", "1.08", "-")
     no_peak = table(bench.format_table(hand_made_rows()))[1][0]
     assert dict(zip(COLUMNS[1:], no_peak[-12:]))["% peak"] == "-"
 

@@ -3,9 +3,11 @@
 NOTE: just over 400 lines: the suite's nets, the timing, the table and the
 plot read as one report; the baselines live in `baselines.py`.
 
-For each net and batch the table has two rows: `fwd` (forward) and `f+b`
+For each net and batch the table has three rows: `fwd` (forward), `f+b`
 (forward + backward: jitnet's `backward` runs its own forward, so it is
-compared with the other libraries' forward + backward). Columns: cold compile
+compared with the other libraries' forward + backward) and `l+g`
+(`loss_and_grad`, mse, the loss fused into the backward pass: its pass cell
+reads `l+g=R`, R its time over f+b's; no baselines). Columns: cold compile
 time; jitnet's samples/s, GFLOP/s and share of this core's float32 FMA peak
 (measured by `fma_peak`), all on one thread; its speed-up on 2 (`threads`)
 threads; and the ratio other's time / jitnet's one-thread time for every
@@ -34,7 +36,7 @@ from ..net import Net
 from . import baselines
 
 SUITE_BATCH = 4096
-FLOPS_PER_EDGE = {"fwd": 2, "f+b": 6}
+FLOPS_PER_EDGE = {"fwd": 2, "f+b": 6, "l+g": 6}
 BASELINES = ("numpy", "scipy", "torch", "neat")
 _DISTRIBUTIONS = {"numpy": "numpy", "scipy": "scipy", "torch": "torch", "neat": "neat-python"}
 NEAT_SAMPLES = 16  # neat runs one sample at a time: time this many, scale to the batch
@@ -177,7 +179,7 @@ def make_baseline(name: str, net: Net, w, b, dtype):
 def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int = 2,
             dtype="float32", strategy="auto", repeats: int = 5, min_time: float = 0.02,
             seed: int = 0, libraries=BASELINES, cache: bool = False) -> list:
-    """Two rows of the table, `fwd` and `f+b`, for one net and batch.
+    """Three rows of the table, `fwd`, `f+b` and `l+g`, for one net and batch.
 
     Each row: name, edges, batch, pass, compile_s, and `times`: seconds per
     call of "jitnet" (1 thread), "jitnet2" (`threads` threads; absent for
@@ -192,6 +194,7 @@ def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int 
     b = (0.1 * rng.normal(size=b.shape)).astype(dtype)
     x = rng.normal(size=(batch, net.n_inputs)).astype(dtype)
     dy = rng.normal(size=(batch, net.n_outputs)).astype(dtype)
+    target = rng.normal(size=(batch, net.n_outputs))
     start = time.perf_counter()
     cn.backward(x[:1], w, b, dy[:1])  # compiles the gradient module
     grad_s = time.perf_counter() - start
@@ -201,11 +204,13 @@ def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int 
 
     fwd = {"jitnet": timed(lambda: cn.forward(x, w, b))}
     fb = {"jitnet": timed(lambda: cn.backward(x, w, b, dy))}
+    lg = {"jitnet": timed(lambda: cn.loss_and_grad(x, w, b, target))}
     if threads > 1:
         cn2 = compile(net, dtype=dtype, strategy=strategy, threads=threads, cache=cache)
         _check_same_bits(cn, cn2, x, w, b, dy, threads)
         fwd["jitnet2"] = timed(lambda: cn2.forward(x, w, b))
         fb["jitnet2"] = timed(lambda: cn2.backward(x, w, b, dy))
+        lg["jitnet2"] = timed(lambda: cn2.loss_and_grad(x, w, b, target))
         del cn2
     with _one_thread(libraries):
         for lib in libraries:
@@ -221,7 +226,8 @@ def measure(net: Net, batch: int = SUITE_BATCH, name: str = "net", threads: int 
             other = None  # NOTE: free its matrices before the next one is built
     common = {"name": name, "edges": net.n_edges, "batch": batch, "dtype": str(np.dtype(dtype))}
     return [{**common, "pass": "fwd", "compile_s": compile_s, "times": fwd},
-            {**common, "pass": "f+b", "compile_s": compile_s + grad_s, "times": fb}]
+            {**common, "pass": "f+b", "compile_s": compile_s + grad_s, "times": fb},
+            {**common, "pass": "l+g", "compile_s": compile_s + grad_s, "times": lg, "f+b": fb["jitnet"]}]
 
 
 def _check_same_bits(cn, cn2, x, w, b, dy, threads: int) -> None:
@@ -262,7 +268,7 @@ def _one_thread(libraries):
 def format_table(rows, peak=None, threads: int = 2) -> str:
     """A plain-text table of `measure` rows: x LIB = LIB's time / jitnet's 1-thread time.
 
-    GFLOP/s count FLOPS_PER_EDGE flops per edge and sample (2 fwd, 6 f+b);
+    GFLOP/s count FLOPS_PER_EDGE flops per edge and sample (2 fwd, 6 f+b and l+g);
     `% peak` is jitnet's one-thread share of `peak` (the float32 GFLOP/s of
     one core; half of it for float64); "-" marks what did not run.
     """
@@ -286,7 +292,8 @@ def _cells(row, peak):
     if peak is not None and row.get("dtype") == "float64":
         peak = peak / 2
     ratios = [_ratio(times.get(lib), seconds) for lib in BASELINES]
-    return (row["name"], str(row["edges"]), str(row["batch"]), row["pass"], f"{row['compile_s']:.2f}",
+    kind = row["pass"] + (f"={seconds / row['f+b']:.2f}" if "f+b" in row else "")
+    return (row["name"], str(row["edges"]), str(row["batch"]), kind, f"{row['compile_s']:.2f}",
             _count(row["batch"] / seconds), f"{rate:.1f}",
             "-" if peak is None else f"{100 * rate / peak:.0f}",
             _ratio(seconds, times.get("jitnet2")), *ratios)
@@ -318,7 +325,8 @@ def describe(peak: float, threads: int, cold: bool = True) -> str:
             missing.append(_DISTRIBUTIONS[lib])
     _, cpu, _ = host()
     lines = [f"CPU {cpu}, float32 FMA peak of one core (measured): {peak:.0f} GFLOP/s",
-             "fwd: forward; f+b: forward + backward (dx, dw, db)",
+             "fwd: forward; f+b: forward + backward (dx, dw, db); l+g=R: loss_and_grad (mse, fused; dw, db),",
+             "  R = its time / f+b's time",
              "GFLOP/s: 2 flops per edge and sample for fwd, 6 for f+b",
              "samples/s, GFLOP/s and % peak (of one core): jitnet on 1 thread",
              f"x {threads} thr: jitnet's 1-thread time / its {threads}-thread time",
