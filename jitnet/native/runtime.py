@@ -264,7 +264,7 @@ class CompiledNet:
 
         def run(lo, hi, k, dw_k, db_k):
             entry(_data_address(x) + lo * x.strides[0], _data_address(w), _data_address(b),
-                  _data_address(t) + lo * t.strides[0], kind, losses.ctypes.data + 8 * k,
+                  _data_address(t) + lo * t.strides[0], kind, _data_address(losses) + 8 * k,
                   _data_address(dw_k), _data_address(db_k), hi - lo, self._scratch_for("grad"), self._plan.address)
 
         dw, db = np.empty(self.n_edges, self.dtype), np.empty(self.n_neurons, self.dtype)
