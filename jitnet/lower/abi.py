@@ -135,11 +135,12 @@ Layout = Tuple[Tuple[str, Tuple], ...]
 # The forward tile: n [N x L], then z [N x L] (a tier may keep pre-activations there).
 FORWARD_SCRATCH: Layout = (("n", ("n_neurons", "lanes")), ("z", ("n_neurons", "lanes")))
 # The backward pass: G tiles' forward scratch (n | z, then Dz) | seeds [S x L]
-# | the tile's targets in float64 [K x L] (a fused loss) | dw partials [W x P]
-# | db partials [N x P] | weights in out-edge order [W].
+# | a fused loss's float64 rows of the tile: targets [K x L], exps [K x L]
+# | dw partials [W x P] | db partials [N x P] | weights in out-edge order [W].
 BACKWARD_SCRATCH: Layout = (("sections", ("group", FORWARD_SCRATCH)),
                             ("seeds", ("n_seed_rows", "lanes")),
                             ("targets", ("n_outputs", "lanes", "f64_items")),
+                            ("exps", ("n_outputs", "lanes", "f64_items")),
                             ("dw_part", ("n_weights", "partial_lanes")),
                             ("db_part", ("n_neurons", "partial_lanes")),
                             ("w_out", ("n_weights",)))

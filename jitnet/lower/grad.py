@@ -67,9 +67,11 @@ class GradContext(TileContext):
     first_group: ir.Value
     last_group: ir.Value
 
-    def attach(self, sections, n_neurons, seeds, targets, dw_part, db_part, w_out):
+    def attach(self, sections, n_neurons, at: dict):
+        """Point the context at the group's sections and at the sections of `at` (name -> pointer)."""
         self.sections, self.n_neurons = sections, n_neurons
-        self.seeds, self.targets, self.dw_part, self.db_part, self.w_out = seeds, targets, dw_part, db_part, w_out
+        self.seeds, self.targets, self.exps = at["seeds"], at["targets"], at["exps"]
+        self.dw_part, self.db_part, self.w_out = at["dw_part"], at["db_part"], at["w_out"]
         self.part_vector = ir.VectorType(self.scalar, abi.precision(self.dtype).partial_lanes)
         self.tile_offsets = self.offsets(abi.FORWARD_SCRATCH, n_neurons=n_neurons)
         return self
@@ -193,9 +195,9 @@ def _vjp_function(module: ir.Module, dtype: str, emit_forward, emit_reverse, emi
     group = ctx.plan_slot(abi.PLAN_GRAD_TILES, I64, "group")
     at = ctx.offsets(abi.BACKWARD_SCRATCH, n_neurons=n_neurons, n_weights=n_weights, n_seed_rows=n_seeds,
                      n_outputs=ctx.plan_slot(abi.PLAN_N_OUTPUTS, I64, "n_outputs"), group=group)
-    seeds, targets, dw_part, db_part, w_out = (ctx.section(scratch, at[k])
-                                               for k in ("seeds", "targets", "dw_part", "db_part", "w_out"))
-    ctx.attach(ctx.section(scratch, at["sections"]), n_neurons, seeds, targets, dw_part, db_part, w_out)
+    named = ("seeds", "targets", "exps", "dw_part", "db_part", "w_out")
+    ctx.attach(ctx.section(scratch, at["sections"]), n_neurons, {k: ctx.section(scratch, at[k]) for k in named})
+    dw_part, db_part = ctx.dw_part, ctx.db_part
     if emit_weights is None:
         _zero_partials(ctx, dw_part, bld.add(n_weights, n_neurons))
     else:

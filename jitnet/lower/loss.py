@@ -7,15 +7,17 @@ its gradients cost one pass of forward + backward and no numpy in between:
 - "mse": loss 0.5 * sum (y - t)^2, dL/dy = y - t;
 - "xent": softmax cross-entropy, loss sum t * (lse - y) with
   lse = top + log sum exp(y - top), top the row's largest output (no
-  overflow for logits of +-1e4), dL/dy = exp(y - lse) * sum(t) - t.
+  overflow for logits of +-1e4), dL/dy = softmax(y) * sum(t) - t, the
+  softmax as exp(y - top) * (sum(t) / sum exp(y - top)).
 
 Everything runs in float64 on whole tile rows (<L x double>, every lane a
 sample), as `losses.loss_and_cotangent` computes in numpy: each output row
 is widened from the dtype, dL/dy is rounded to the dtype once, and the loss
 is added per lane into a float64 vector that the caller reduces once per
-call. So dy has the bits numpy's dy has after its cast in nearly every case
-(the sums over outputs run in order, numpy's pairwise; exp and log are
-vmath's, within ~1 ulp), and the loss agrees to ~1e-15 relative.
+call. So a float32 dy has the bits numpy's dy has after its cast in nearly
+every case, and float64 results differ from numpy's by a few ulps (sums over
+outputs in order, numpy's pairwise; vmath's exp and log within ~1 ulp; the
+softmax formed from the kept exps, where numpy takes exp(y - lse)).
 
 The targets come in float64 whatever the dtype (`losses.check_target` makes
 them so): rows (batch, n_outputs), or int64 class indices (batch,), which
@@ -133,6 +135,10 @@ class _Rows:
     def t(self, k) -> ir.Value:
         return self.bld.load(_target_row(self.ctx, k), align=ROW_ALIGN, typ=self.wide)
 
+    def exp_row(self, k) -> ir.Value:
+        """Pointer to row k of the tile's exp rows (xent's e^(y_k - top))."""
+        return self.bld.gep(self.ctx.exps, [self.bld.mul(k, I64(self.ctx.lanes))], inbounds=True, source_etype=F64)
+
     def add_seed(self, k, dy: ir.Value):
         """seeds[seed_of_output[k]] += dy rounded to the dtype: a neuron read out twice gets both."""
         ctx = self.ctx
@@ -161,7 +167,8 @@ def _mse(rows: _Rows, loss_lanes):
 
 
 def _xent(rows: _Rows, loss_lanes):
-    """Softmax cross-entropy: three sweeps of the outputs (top and sum t, sum of exps, seeds and loss)."""
+    """Softmax cross-entropy: three sweeps of the outputs (top and sum t; exps and their sum; seeds
+    and loss), one exp per output, kept in the tile's exp rows."""
     bld = rows.bld
     top, t_sum, exp_sum = (rows.variable(name, start) for name, start in
                            (("top", float("-inf")), ("t_sum", 0.0), ("exp_sum", 0.0)))
@@ -172,13 +179,20 @@ def _xent(rows: _Rows, loss_lanes):
         rows.add_to(t_sum, rows.t(k))
     top_value = bld.load(top, typ=rows.wide)
     with counted_loop(bld, I64(0), rows.n_out, "xent_exp") as k:
-        rows.add_to(exp_sum, emit_exp(bld, bld.fsub(rows.y(k), top_value)))
+        e = emit_exp(bld, bld.fsub(rows.y(k), top_value))
+        bld.store(e, rows.exp_row(k), align=ROW_ALIGN)
+        rows.add_to(exp_sum, e)
     # NOTE: log-sum-exp after subtracting the row's top: exp_sum >= 1 (the top's own term), so no
     # overflow for any finite logits and log's argument is a normal number.
-    lse = bld.fadd(top_value, emit_log(bld, bld.load(exp_sum, typ=rows.wide)))
-    t_sum_value = bld.load(t_sum, typ=rows.wide)
+    exp_sum_value = bld.load(exp_sum, typ=rows.wide)
+    lse = bld.fadd(top_value, emit_log(bld, exp_sum_value))
+    # NOTE: softmax * sum(t) as e^(y - top) * (sum(t) / exp_sum), where numpy takes e^(y - lse):
+    # one exp per output instead of two (the exps cost ~8% of a small net's backward pass), and
+    # the two forms differ by ~2 ulp of float64, below a float32 dy's rounding but near a tie.
+    scale = bld.fdiv(bld.load(t_sum, typ=rows.wide), exp_sum_value)
     with counted_loop(bld, I64(0), rows.n_out, "xent_seed") as k:
         y, t = rows.y(k), rows.t(k)
         rows.add_to(loss_lanes, bld.fmul(t, bld.fsub(lse, y)))
-        # NOTE: a multiply and a subtraction, not an fma: numpy's two roundings, so dy has its bits.
-        rows.add_seed(k, bld.fsub(bld.fmul(emit_exp(bld, bld.fsub(y, lse)), t_sum_value), t))
+        e = bld.load(rows.exp_row(k), align=ROW_ALIGN, typ=rows.wide)
+        # NOTE: a multiply and a subtraction, not an fma: numpy's two roundings.
+        rows.add_seed(k, bld.fsub(bld.fmul(e, scale), t))
