@@ -335,7 +335,17 @@ def load_inputs(ctx: TileContext, x, first, count):
     with bld.if_else(full) as (whole, partial):
         with whole:
             column = bld.gep(x, [bld.mul(first, n_in)], inbounds=True, source_etype=ctx.scalar)
-            with counted_loop(bld, I64(0), n_in, "in_col") as k:
+            square = square_side(ctx)
+            blocks = bld.udiv(n_in, I64(square))
+            with counted_loop(bld, I64(0), blocks, "in_block") as q:
+                k0 = bld.mul(q, I64(square))
+                rows = [index_at(ctx, inputs, bld.add(k0, I64(c))) for c in range(square)]
+                for group in range(ctx.lanes // square):
+                    loaded = [load_part(ctx, column, bld.add(bld.mul(I64(group * square + r), n_in), k0), square)
+                              for r in range(square)]
+                    for c, part in enumerate(transpose(bld, loaded)):
+                        store_part(ctx, part, ctx.row(rows[c]), group * square)
+            with counted_loop(bld, bld.mul(blocks, I64(square)), n_in, "in_col") as k:
                 vector = ir.Constant(ctx.vector, None)
                 for lane in range(ctx.lanes):
                     at = bld.gep(column, [bld.add(bld.mul(I64(lane), n_in), k)], inbounds=True,
@@ -374,6 +384,49 @@ def _load_some_samples(ctx: TileContext, x, first, count, inputs, n_in):
             _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), index_at(ctx, inputs, k), lane)
 
 
+def square_side(ctx: TileContext) -> int:
+    """The side of the blocks a full tile is transposed in: one 256-bit vector of the dtype."""
+    return abi.precision(ctx.dtype).partial_lanes
+
+
+def load_part(ctx: TileContext, base, offset, count: int, aligned: bool = False) -> ir.Value:
+    """`count` consecutive scalars from base + offset as one vector (a tile row part when `aligned`)."""
+    bld = ctx.builder
+    at = bld.gep(base, [offset], inbounds=True, source_etype=ctx.scalar)
+    align = min(abi.TILE_ALIGN, count * ctx.align) if aligned else ctx.align
+    return bld.load(at, align=align, typ=ir.VectorType(ctx.scalar, count))
+
+
+def store_part(ctx: TileContext, part: ir.Value, base, lane: int, aligned: bool = True):
+    """Store vector `part` at base + lane (a tile row part when `aligned`, else a user's buffer)."""
+    bld = ctx.builder
+    at = bld.gep(base, [I64(lane)], inbounds=True, source_etype=ctx.scalar)
+    align = min(abi.TILE_ALIGN, part.type.count * ctx.align) if aligned else ctx.align
+    bld.store(part, at, align=align)
+
+
+def transpose(bld: ir.IRBuilder, rows: list) -> list:
+    """The columns of the square matrix whose rows are the vectors `rows` (a power of 2 of them).
+
+    NOTE: at each scale s the off-diagonal s x s blocks swap, a shuffle per
+    vector; after every scale each element has moved from (i, j) to (j, i).
+    It replaces one scalar load and insert per element of a full tile's
+    transposition (a quarter of the forward of 64-32-10 went there).
+    """
+    size = len(rows)
+    rows = list(rows)
+    s = 1
+    while s < size:
+        low = ir.Constant(ir.VectorType(I32, size), [j if j & s == 0 else size + j - s for j in range(size)])
+        high = ir.Constant(ir.VectorType(I32, size), [j + s if j & s == 0 else size + j for j in range(size)])
+        for i in range(size):
+            if i & s == 0:
+                a, b = rows[i], rows[i + s]
+                rows[i], rows[i + s] = bld.shuffle_vector(a, b, low), bld.shuffle_vector(a, b, high)
+        s *= 2
+    return rows
+
+
 def _store_cell(ctx: TileContext, value, row, lane):
     bld = ctx.builder
     cell = bld.add(bld.mul(row, I64(ctx.lanes)), lane)
@@ -399,7 +452,18 @@ def transpose_out(ctx: TileContext, dest, rows, n_rows, first, count, base=None)
     with bld.if_else(full) as (whole, partial):
         with whole:
             column = bld.gep(dest, [bld.mul(first, n_rows)], inbounds=True, source_etype=ctx.scalar)
-            with counted_loop(bld, I64(0), n_rows, "out_row") as k:
+            square = square_side(ctx)
+            blocks = bld.udiv(n_rows, I64(square))
+            with counted_loop(bld, I64(0), blocks, "out_block") as q:
+                k0 = bld.mul(q, I64(square))
+                sources = [ctx.row(index_at(ctx, rows, bld.add(k0, I64(c))), base=section) for c in range(square)]
+                for group in range(ctx.lanes // square):
+                    loaded = [load_part(ctx, row, I64(group * square), square, aligned=True) for row in sources]
+                    for r, part in enumerate(transpose(bld, loaded)):
+                        at = bld.gep(column, [bld.add(bld.mul(I64(group * square + r), n_rows), k0)],
+                                     inbounds=True, source_etype=ctx.scalar)
+                        store_part(ctx, part, at, 0, aligned=False)
+            with counted_loop(bld, bld.mul(blocks, I64(square)), n_rows, "out_row") as k:
                 vector = ctx.load_row(index_at(ctx, rows, k), base=section)
                 for lane in range(ctx.lanes):
                     at = bld.gep(column, [bld.add(bld.mul(I64(lane), n_rows), k)], inbounds=True,
