@@ -401,10 +401,9 @@ class CompiledNet:
                 size = abi.scratch_size(abi.BACKWARD_SCRATCH, self.dtype, n_neurons=self.n_neurons,
                                         n_weights=self.n_edges, n_seed_rows=self._plan.n_seed_rows,
                                         group=self._plan.grad_tiles)
-            raw = np.empty(size * self._precision.itemsize + abi.TILE_ALIGN, dtype=np.uint8)
-            offset = (-raw.ctypes.data) % abi.TILE_ALIGN
-            setattr(self._scratch, kind + "_buffer", raw)
-            address = raw.ctypes.data + offset
+            buffer = aligned_empty(size * self._precision.itemsize)
+            setattr(self._scratch, kind + "_buffer", buffer)
+            address = buffer.ctypes.data
             setattr(self._scratch, kind, address)
         return address
 
@@ -440,3 +439,11 @@ def _data_address(a: np.ndarray) -> int:
     if offset is None:
         return a.ctypes.data
     return ctypes.c_void_p.from_address(id(a) + offset).value or 0
+
+
+def aligned_empty(n_bytes: int) -> np.ndarray:
+    """An uninitialised uint8 buffer of `n_bytes` whose data start on an `abi.TILE_ALIGN` boundary
+    (the compiled code's vector loads of tile rows assume it)."""
+    raw = np.empty(n_bytes + abi.TILE_ALIGN, dtype=np.uint8)
+    skip = -raw.ctypes.data % abi.TILE_ALIGN
+    return raw[skip:skip + n_bytes]
