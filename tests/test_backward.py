@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 from helpers import namespace, random_values, split_lines
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import dags
 
@@ -27,6 +27,9 @@ def _check_against_reference(net, cn, x, w, b, dy, rtol):
                          outputs=cn.outputs)
     for name, g, r in zip(("dx", "dw", "db"), got, want):
         assert g.dtype == cn.dtype and g.shape == r.shape, name
+        # NOTE: deep exp chains can overflow; where the oracle's own sums reach inf, where a
+        # nan appears depends on the summation order, so such draws compare nothing.
+        assume(np.isfinite(r).all())
         scale = 1.0 + np.abs(r).max(initial=0.0)
         np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * scale, err_msg=name)
 

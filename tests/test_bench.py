@@ -12,7 +12,7 @@ from jitnet.bench import suite as bench
 from jitnet.bench.baselines import LevelBaseline, NeatBaseline, TorchBaseline
 from jitnet.cli import main
 
-COLUMNS = ["net", "edges", "batch", "pass", "compile s", "samples/s", "GFLOP/s", "% peak", "x 2 thr",
+COLUMNS = ["net", "edges", "batch", "pass", "compile s", "samples/s", "GFLOP/s", "% peak", "% limit", "x 2 thr",
            "x numpy", "x scipy", "x torch", "x neat"]
 
 
@@ -37,12 +37,13 @@ def test_quick_suite_prints_one_table_with_a_row_per_net_batch_and_pass(capsys):
     assert head == COLUMNS
     expected = [(entry.net.n_weights, size, kind) for entry in bench.suite_nets(quick=True)
                 for size in entry.batches for kind in ("fwd", "f+b", "l+g")]
-    # NOTE: names have spaces; the last 12 cells are the numeric columns.
-    assert [(int(r[-12]), int(r[-11]), r[-10].split("=")[0]) for r in rows] == expected
+    # NOTE: names have spaces; the last 13 cells are the numeric columns.
+    assert [(int(r[-13]), int(r[-12]), r[-11].split("=")[0]) for r in rows] == expected
     assert len([line for line in err.splitlines() if line.startswith("[")]) == len(expected) // 3
     for r in rows:
-        cells = dict(zip(COLUMNS[1:], r[-12:]))
+        cells = dict(zip(COLUMNS[1:], r[-13:]))
         assert float(cells["GFLOP/s"]) >= 0 and cells["x 2 thr"] != "-"
+        assert cells["% limit"] != "-"
         if cells["pass"].startswith("l+g="):
             assert float(cells["pass"][4:]) > 0 and cells["x numpy"] == cells["x torch"] == "-"
             continue
@@ -55,7 +56,7 @@ def test_quick_suite_prints_one_table_with_a_row_per_net_batch_and_pass(capsys):
 
 def hand_made_rows():
     common = {"name": "fake net", "edges": 1_000_000, "batch": 1000, "dtype": "float32"}
-    return [{**common, "pass": "fwd", "compile_s": 0.125,
+    return [{**common, "pass": "fwd", "compile_s": 0.125, "limit": 40.0,
              "times": {"jitnet": 0.1, "jitnet2": 0.05, "numpy": 0.5, "torch": 0.025, "neat": 123.4}},
             {**common, "pass": "f+b", "compile_s": 0.25,
              "times": {"jitnet": 0.3, "jitnet2": 0.2, "numpy": 1.2, "scipy": 6.0}},
@@ -65,10 +66,12 @@ def hand_made_rows():
 def test_format_table_gives_other_over_jitnet_and_counts_2_or_6_flops_per_edge():
     head, rows = table(bench.format_table(hand_made_rows(), peak=100.0))
     assert head == COLUMNS
-    fwd, fb, lg = (dict(zip(COLUMNS[1:], r[-12:])) for r in rows)
+    fwd, fb, lg = (dict(zip(COLUMNS[1:], r[-13:])) for r in rows)
     assert rows[0][:2] == ["fake", "net"]
-    # 2 * 1e6 edges * 1000 samples / 0.1 s = 20 GFLOP/s, 20% of 100; 1000 / 0.1 s = 10k samples/s
+    # 2 * 1e6 edges * 1000 samples / 0.1 s = 20 GFLOP/s, 20% of 100 and 50% of the row's limit 40;
+    # 1000 / 0.1 s = 10k samples/s
     assert (fwd["samples/s"], fwd["GFLOP/s"], fwd["% peak"], fwd["compile s"]) == ("10k", "20.0", "20", "0.12")
+    assert (fwd["% limit"], fb["% limit"]) == ("50", "-")
     assert (fwd["x 2 thr"], fwd["x numpy"], fwd["x scipy"], fwd["x torch"], fwd["x neat"]) \
         == ("2.00", "5.00", "-", "0.25", "1234")
     # 6 * 1e6 * 1000 / 0.3 s = 20 GFLOP/s
@@ -77,7 +80,7 @@ def test_format_table_gives_other_over_jitnet_and_counts_2_or_6_flops_per_edge()
     # l+g: 0.27 s, 0.90 of f+b's 0.3 s; 6 * 1e6 * 1000 / 0.27 s = 22.2 GFLOP/s; no baselines
     assert (lg["pass"], lg["GFLOP/s"], lg["x 2 thr"], lg["x numpy"]) == ("l+g=0.90", "22.2", "1.08", "-")
     no_peak = table(bench.format_table(hand_made_rows()))[1][0]
-    assert dict(zip(COLUMNS[1:], no_peak[-12:]))["% peak"] == "-"
+    assert dict(zip(COLUMNS[1:], no_peak[-13:]))["% peak"] == "-"
 
 
 def small_nets():

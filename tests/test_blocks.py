@@ -58,10 +58,11 @@ def test_segments_partition_the_schedules(net):
 
 
 def test_blocking_fits_the_register_files():
-    assert blocking((16, 32), 32, 4) == Blocking(16, 6, 8)       # AVX2, float32
-    assert blocking((16, 32), 16, 8) == Blocking(8, 6, 8)        # AVX2, float64
-    assert blocking((16, 32), 8, 4) == Blocking(8, 12, 8)        # AVX2, one-register tile
-    assert blocking((32, 64), 32, 4) == Blocking(32, 12, 8)      # AVX-512
+    assert blocking((16, 32), 32, 4) == Blocking(16, 6, 8, 4)       # AVX2, float32
+    assert blocking((16, 32), 16, 8) == Blocking(8, 6, 8, 4)        # AVX2, float64
+    assert blocking((16, 32), 8, 4) == Blocking(8, 12, 8, 4)        # AVX2, one-register tile
+    assert blocking((32, 64), 32, 4) == Blocking(32, 12, 8, 7)      # AVX-512
+    assert blocking((32, 64), 8, 4) == Blocking(8, 12, 8, 4)        # AVX-512, one-register tile
 
 
 def _same(a, b):
@@ -139,3 +140,36 @@ def test_blocks_are_bit_identical_to_the_csr_tier_without_them(net, seed, dtype)
         x, w, b, dy = random_values(net, batch, dtype, seed, blocked.n_outputs)
         assert blocked.forward(x, w, b).tobytes() == plain.forward(x, w, b).tobytes()
         assert _same(blocked.backward(x, w, b, dy), plain.backward(x, w, b, dy))
+
+
+@settings(max_examples=10, deadline=None)
+@given(net=st.one_of(blocky_nets(), dags()), seed=st.integers(0, 1000),
+       dtype=st.sampled_from(["float32", "float64"]), batch=st.sampled_from([1, 5, 37, 70]))
+def test_index_order_and_degree_order_give_the_same_bits(net, seed, dtype, batch):
+    """The order of a segment's neurons (`pairs_by_degree`, chosen from the host's L2) changes no bit,
+    forced both ways: forward (the one-register tile too, for batch <= 8) and backward."""
+    import jitnet.native.plan
+    compiled = {}
+    for by_degree in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(jitnet.native.plan, "pairs_by_degree", lambda net, l2_bytes, pick=by_degree: pick)
+            compiled[by_degree] = compile(net, dtype=dtype, strategy="csr")
+    degree, index = compiled[True], compiled[False]
+    x, w, b, dy = random_values(net, batch, dtype, seed, degree.n_outputs)
+    assert degree.forward(x, w, b).tobytes() == index.forward(x, w, b).tobytes()
+    assert _same(degree.backward(x, w, b, dy), index.backward(x, w, b, dy))
+
+
+def test_segments_keep_index_order_when_a_tile_pass_leaves_l2():
+    from jitnet.native.plan import Plan, cache_size_bytes, l2_cache_bytes, pairs_by_degree
+    net = nets.random_dag(16, 4, 300, fan_in=(2, 30), n_layers=3, seed=1)
+    pass_bytes = 2 * 128 * net.n_neurons + 8 * net.n_edges
+    assert pairs_by_degree(net, pass_bytes) and not pairs_by_degree(net, pass_bytes - 1)
+    for l2_bytes, by_degree in ((pass_bytes, True), (0, False)):
+        plan = Plan(net, net.outputs, l2_bytes)
+        for start, stop, *_ in plan.segments:
+            key = net.fan_in[plan.order[start:stop]] if by_degree else plan.order[start:stop]
+            assert (np.diff(key) >= 0).all()
+    assert (cache_size_bytes("1024K"), cache_size_bytes("2M"), cache_size_bytes("512"),
+            cache_size_bytes("?")) == (1 << 20, 2 << 20, 512, None)
+    assert l2_cache_bytes() >= 64 << 10

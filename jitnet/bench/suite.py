@@ -1,15 +1,17 @@
 """Time jitnet against numpy, scipy.sparse, torch and neat-python: nets -> one table (text), a plot.
 
-NOTE: just over 400 lines: the suite's nets, the timing, the table and the
-plot read as one report; the baselines live in `baselines.py`.
+NOTE: about 400 lines: the suite's nets, the timing, the table and the
+plot read as one report; the baselines live in `baselines.py`, the limits in `limit.py`.
 
 For each net and batch the table has three rows: `fwd` (forward), `f+b`
 (forward + backward: jitnet's `backward` runs its own forward, so it is
 compared with the other libraries' forward + backward) and `l+g`
 (`loss_and_grad`, mse, the loss fused into the backward pass: its pass cell
 reads `l+g=R`, R its time over f+b's; no baselines). Columns: cold compile
-time; jitnet's samples/s, GFLOP/s and share of this core's float32 FMA peak
-(measured by `fma_peak`), all on one thread; its speed-up on 2 (`threads`)
+time; jitnet's samples/s, GFLOP/s, share of this core's float32 FMA peak
+(measured by `limit.fma_peak`) and share of the net's limit (`limit.net_limit`:
+the peak for dense-block edges, the measured gathered-edge rate of the net's
+tile size for the others), all on one thread; its speed-up on 2 (`threads`)
 threads; and the ratio other's time / jitnet's one-thread time for every
 other library (> 1: jitnet is faster), each of them on one thread. GFLOP/s count 2 flops
 per edge and sample forward and 6 forward + backward (forward, dn, dw).
@@ -18,7 +20,6 @@ repeats. The other libraries' forms of a net are in `baselines.py`.
 """
 
 import contextlib
-import ctypes
 import importlib.util
 import os
 import sys
@@ -28,12 +29,13 @@ from pathlib import Path
 from typing import Tuple
 
 import numpy as np
-from llvmlite import ir
 
 from ..compiler import compile
-from ..native.jit import Jitted, host
+from ..native.jit import host
 from ..net import Net
 from . import baselines
+from .limit import fma_peak, net_limit
+from .timing import median_time
 
 SUITE_BATCH = 4096
 FLOPS_PER_EDGE = {"fwd": 2, "f+b": 6, "l+g": 6}
@@ -41,65 +43,6 @@ BASELINES = ("numpy", "scipy", "torch", "neat")
 _DISTRIBUTIONS = {"numpy": "numpy", "scipy": "scipy", "torch": "torch", "neat": "neat-python"}
 NEAT_SAMPLES = 16  # neat runs one sample at a time: time this many, scale to the batch
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def median_time(call, repeats: int = 5, min_time: float = 0.02) -> float:
-    """Median seconds per call over `repeats` rounds, each round at least `min_time` long."""
-    call()
-    start = time.perf_counter()
-    call()
-    once = max(time.perf_counter() - start, 1e-9)
-    inner = max(1, int(min_time / once))
-    rounds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            call()
-        rounds.append((time.perf_counter() - start) / inner)
-    return float(np.median(rounds))
-
-
-def fma_peak(iterations: int = 10_000_000) -> float:
-    """This core's float32 FMA peak in GFLOP/s: the best of a few numbers of independent chains.
-
-    NOTE: the best count depends on the register file (16 ymm on AVX2, 32 zmm
-    on AVX-512): too few chains leave FMA latency exposed, too many spill.
-    """
-    return max(_fma_rate(chains, iterations) for chains in (4, 6, 8, 12))
-
-
-def _fma_rate(chains: int, iterations: int) -> float:
-    """GFLOP/s of `chains` independent <16 x float> FMA chains in a loop."""
-    i64, vector = ir.IntType(64), ir.VectorType(ir.FloatType(), 16)
-    module = ir.Module(name="jitnet_peak")
-    fma = ir.Function(module, ir.FunctionType(vector, [vector] * 3), name="llvm.fma.v16f32")
-    fn = ir.Function(module, ir.FunctionType(ir.FloatType(), [i64, ir.FloatType()]), name="peak")
-    count, scale = fn.args
-    entry, loop, done = (fn.append_basic_block(n) for n in ("entry", "loop", "done"))
-    bld = ir.IRBuilder(entry)
-    one = bld.insert_element(ir.Constant(vector, None), scale, ir.IntType(32)(0))
-    splat = bld.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
-    bld.branch(loop)
-    bld.position_at_end(loop)
-    k = bld.phi(i64)
-    k.add_incoming(i64(0), entry)
-    accs = [bld.phi(vector) for _ in range(chains)]
-    nexts = [bld.call(fma, [acc, splat, acc]) for acc in accs]
-    for acc, nxt in zip(accs, nexts):
-        acc.add_incoming(splat, entry)
-        acc.add_incoming(nxt, loop)
-    k_next = bld.add(k, i64(1))
-    k.add_incoming(k_next, loop)
-    bld.cbranch(bld.icmp_signed("<", k_next, count), loop, done)
-    bld.position_at_end(done)
-    total = nexts[0]
-    for nxt in nexts[1:]:
-        total = bld.fadd(total, nxt)
-    bld.ret(bld.extract_element(total, ir.IntType(32)(0)))
-    jitted = Jitted(str(module), codegen_opt=3, optimize=True, use_cache=False)
-    kernel = ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_int64, ctypes.c_float)(jitted.address("peak"))
-    seconds = median_time(lambda: kernel(iterations, 0.9999999), repeats=3, min_time=0.0)
-    return 2.0 * 16 * chains * iterations / seconds / 1e9
 
 
 @dataclass(frozen=True)
@@ -265,14 +208,32 @@ def _one_thread(libraries):
             torch.set_num_threads(torch_threads)
 
 
+def limit_of(net: Net, peak: float, dtype="float32", quick: bool = False) -> float:
+    """The "limit" of `net`'s rows, both passes: `limit.net_limit` in GFLOP/s (`peak`: float32's).
+
+    NOTE: f+b rows are held to the forward's limit too: each of its three
+    passes over the edges gathers a row per edge and FMAs into it, so the
+    gathered-edge rate bounds them as well (the dw pass also streams a
+    partial sum per edge, which makes it an optimistic bound there).
+    """
+    options = {"edges_per_call": 1 << 18, "repeats": 1} if quick else {}
+    return net_limit(net, dtype_peak(peak, dtype), str(np.dtype(dtype)), **options)
+
+
+def dtype_peak(peak: float, dtype) -> float:
+    """The FMA peak of `dtype` from the float32 `peak`: half of it for float64."""
+    return peak / 2 if str(np.dtype(dtype)) == "float64" else peak
+
+
 def format_table(rows, peak=None, threads: int = 2) -> str:
     """A plain-text table of `measure` rows: x LIB = LIB's time / jitnet's 1-thread time.
 
     GFLOP/s count FLOPS_PER_EDGE flops per edge and sample (2 fwd, 6 f+b and l+g);
     `% peak` is jitnet's one-thread share of `peak` (the float32 GFLOP/s of
-    one core; half of it for float64); "-" marks what did not run.
+    one core; half of it for float64), `% limit` its share of the row's
+    "limit" (`limit_of`); "-" marks what did not run.
     """
-    head = ("net", "edges", "batch", "pass", "compile s", "samples/s", "GFLOP/s", "% peak",
+    head = ("net", "edges", "batch", "pass", "compile s", "samples/s", "GFLOP/s", "% peak", "% limit",
             f"x {threads} thr") + tuple(f"x {lib}" for lib in BASELINES)
     lines = [_cells(row, peak) for row in rows]
     widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(head)]
@@ -289,14 +250,18 @@ def _cells(row, peak):
     times = row["times"]
     seconds = times["jitnet"]
     rate = FLOPS_PER_EDGE[row["pass"]] * row["edges"] * row["batch"] / seconds / 1e9
-    if peak is not None and row.get("dtype") == "float64":
-        peak = peak / 2
     ratios = [_ratio(times.get(lib), seconds) for lib in BASELINES]
     kind = row["pass"] + (f"={seconds / row['f+b']:.2f}" if "f+b" in row else "")
     return (row["name"], str(row["edges"]), str(row["batch"]), kind, f"{row['compile_s']:.2f}",
-            _count(row["batch"] / seconds), f"{rate:.1f}",
-            "-" if peak is None else f"{100 * rate / peak:.0f}",
-            _ratio(seconds, times.get("jitnet2")), *ratios)
+            _count(row["batch"] / seconds), f"{rate:.1f}", _share(rate, peak, row.get("dtype")),
+            _share(rate, row.get("limit")), _ratio(seconds, times.get("jitnet2")), *ratios)
+
+
+def _share(rate: float, limit, dtype=None) -> str:
+    """`rate` in % of `limit` (for a peak: of `dtype_peak`), "-" without one."""
+    if limit is None:
+        return "-"
+    return f"{100 * rate / (limit if dtype is None else dtype_peak(limit, dtype)):.0f}"
 
 
 def _ratio(numerator, denominator) -> str:
@@ -328,7 +293,10 @@ def describe(peak: float, threads: int, cold: bool = True) -> str:
              "fwd: forward; f+b: forward + backward (dx, dw, db); l+g=R: loss_and_grad (mse, fused; dw, db),",
              "  R = its time / f+b's time",
              "GFLOP/s: 2 flops per edge and sample for fwd, 6 for f+b",
-             "samples/s, GFLOP/s and % peak (of one core): jitnet on 1 thread",
+             "samples/s, GFLOP/s, % peak and % limit (of one core): jitnet on 1 thread",
+             "% limit: of the net's measured limit: the FMA peak for dense-block edges, for the others",
+             "  a microbenchmark of gathered edges (one tile-row load, a broadcast weight, one FMA,",
+             "  two chains) over a buffer of the net's tile size (bench/limit.py)",
              f"x {threads} thr: jitnet's 1-thread time / its {threads}-thread time",
              "x LIB: LIB's time / jitnet's 1-thread time (> 1: jitnet is faster); LIB on 1 thread",
              "compile s: " + ("cold (cache off)" if cold else "the code cache on (quick)")
@@ -393,8 +361,10 @@ def compare(net: Net, batch: int = SUITE_BATCH, threads: int = 2, dtype="float32
     """The header and table for one net (what `jitnet bench NET` prints)."""
     repeats, min_time = (1, 0.0) if quick else (5, 0.02)
     peak = fma_peak(1_000_000 if quick else 10_000_000)
-    rows = measure(net, batch, name=name, threads=threads, dtype=dtype, strategy=strategy,
-                   repeats=repeats, min_time=min_time, cache=quick)
+    limit = limit_of(net, peak, dtype, quick)
+    rows = [{**row, "limit": limit} for row in measure(net, batch, name=name, threads=threads, dtype=dtype,
+                                                        strategy=strategy, repeats=repeats,
+                                                        min_time=min_time, cache=quick)]
     if plot_path is not None:
         plot(rows, plot_path, threads)
     return describe(peak, threads, cold=not quick) + "\n\n" + format_table(rows, peak, threads)
@@ -413,11 +383,13 @@ def suite(batch=None, threads: int = 2, quick: bool = False, plot_path=None, dty
     rows = []
     entries = suite_nets(quick)
     for k, entry in enumerate(entries):
+        limit = limit_of(entry.net, peak, dtype, quick)
         for size in entry.batches if batch is None else (batch,):
             start = time.perf_counter()
-            rows += measure(entry.net, size, name=entry.name, threads=threads, dtype=dtype,
-                            strategy=strategy, repeats=entry.repeats, min_time=0.0 if quick else 0.02,
-                            cache=quick)
+            rows += [{**row, "limit": limit}
+                     for row in measure(entry.net, size, name=entry.name, threads=threads, dtype=dtype,
+                                        strategy=strategy, repeats=entry.repeats,
+                                        min_time=0.0 if quick else 0.02, cache=quick)]
             print(f"[{k + 1}/{len(entries)}] {entry.name} ({entry.net.n_edges} edges), batch {size}: "
                   f"{time.perf_counter() - start:.1f} s", file=progress, flush=True)
     print(describe(peak, threads, cold=not quick), file=out)

@@ -59,15 +59,23 @@ BACKWARD = "jitnet_backward"
 LOSS_AND_GRAD = "jitnet_loss_and_grad"
 # `<forward>_objects`: the forward entry taking numpy array objects for its ARRAY arguments.
 OBJECTS_SUFFIX = "_objects"
+# `<narrow forward>_checked`: the one-register forward taking the array objects and checking them
+# itself (type, dtype, layout, every shape); it runs only calls of 1 .. narrow_lanes samples, on a
+# tile on its own stack, and returns 0, or 1 without reading or writing anything for any other call.
+CHECKED_SUFFIX = "_checked"
+CHECKED_SIGNATURE: Signature = (("x", ARRAY), ("w", ARRAY), ("b", ARRAY), ("y", ARRAY), ("plan", PLAN))
 
 ENTRIES: Dict[str, Signature] = {
     FORWARD: FORWARD_SIGNATURE,
     FORWARD + OBJECTS_SUFFIX: FORWARD_SIGNATURE,
     FORWARD_NARROW: FORWARD_SIGNATURE,
     FORWARD_NARROW + OBJECTS_SUFFIX: FORWARD_SIGNATURE,
+    FORWARD_NARROW + CHECKED_SUFFIX: CHECKED_SIGNATURE,
     BACKWARD: BACKWARD_SIGNATURE,
     LOSS_AND_GRAD: LOSS_AND_GRAD_SIGNATURE,
 }
+# Entries that return a value (of this kind); the others return nothing.
+RESULTS: Dict[str, str] = {FORWARD_NARROW + CHECKED_SUFFIX: COUNT}
 
 # `loss_kind` of LOSS_AND_GRAD, by (loss, target form): "rows" are float64
 # (batch, n_outputs) targets, "classes" int64 (batch,) class indices. 0 (not
@@ -84,9 +92,24 @@ PLAN_SEED_ROW, PLAN_N_SEED_ROWS, PLAN_SEED_OF_OUTPUT = 14, 15, 16
 PLAN_DATA_OFFSET = 17
 PLAN_REVERSE_ORDER, PLAN_REVERSE_SEGS, PLAN_N_REVERSE_SEGS = 18, 19, 20
 PLAN_GRAD_TILES = 21
-PLAN_SLOTS = 22
+# The addresses of numpy's ndarray type and of the net's dtype object (read by the `_checked` entry).
+PLAN_ARRAY_TYPE, PLAN_DESCR = 22, 23
+PLAN_SLOTS = 24
 # Segment code of the inputs in the reverse schedule: their Dn is dx.
 INPUT_CODE = -1
+
+
+# -- numpy's array object, as the `_checked` entry reads it --
+# NOTE: CPython's object header puts the type at byte 8; numpy's array struct
+# (PyArrayObject_fields, the same in numpy 1.x and 2.x) follows the data
+# pointer with nd, dimensions, strides, base, descr and flags: these are byte
+# offsets from the data pointer's field. `runtime.array_layout` checks every
+# one of them on probe arrays before the entry is ever used.
+OBJECT_TYPE = 8
+ARRAY_ND, ARRAY_DIMS, ARRAY_DESCR, ARRAY_FLAGS = 8, 16, 40, 48
+ARRAY_C_CONTIGUOUS, ARRAY_ALIGNED, ARRAY_WRITEABLE = 0x1, 0x100, 0x400
+# The largest tile (n and z sections) the `_checked` entry puts on its stack.
+CHECKED_TILE_BYTES = 256 << 10
 
 
 # -- precision --

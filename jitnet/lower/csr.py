@@ -31,12 +31,15 @@ class Blocking(NamedTuple):
 
     `width` lanes of `neurons` neurons' chains are in flight at once (the
     tile row is swept in parts of `width` lanes); the dw kernel keeps the
-    partial sums of `dw_neurons` edges in registers.
+    partial sums of `dw_neurons` edges in registers. A shared segment's last
+    `padded` or more neurons (short of a whole block) still run as a block,
+    its spare chains repeating the last neuron.
     """
 
     width: int
     neurons: int
     dw_neurons: int
+    padded: int
 
 
 def blocking(registers: tuple, lanes: int, itemsize: int) -> Blocking:
@@ -46,13 +49,17 @@ def blocking(registers: tuple, lanes: int, itemsize: int) -> Blocking:
     with the shared part and a broadcast weight beside them (AVX2, 16 x 32 B,
     float32: 16 lanes x 6 neurons = 12 accumulators); a whole row per chain
     spilled on AVX2 (measured). 8 independent chains hide the FMA latency.
+    A pair of neurons keeps 2 x `part_regs` chains in flight, so it runs at
+    about `part_regs` / 4 of a block's rate: a block padded with repeats does
+    more useful work per cycle than pairs once more than that share of it is real.
     """
     count, size = registers
     row_bytes = lanes * itemsize
     part_regs = max(1, min(row_bytes, 2 * size) // size)
     neurons = max(2, min(12, (count - part_regs - 2) // part_regs))
     dw_neurons = max(2, min(8, count - 4))
-    return Blocking(part_regs * size // itemsize if row_bytes > size else lanes, neurons, dw_neurons)
+    padded = neurons * min(4, part_regs) // 4 + 1
+    return Blocking(part_regs * size // itemsize if row_bytes > size else lanes, neurons, dw_neurons, padded)
 
 
 def lower_csr(codes, dtype: str, registers: tuple, narrow: bool = False) -> str:
@@ -156,7 +163,8 @@ def _walk_segments(ctx: TileContext, walk: _Walk, shape: Blocking, segs_slot, co
         if before is not None:
             before(code, start, stop)
         rest = for_each_group(ctx, shape.neurons, start, stop, shared,
-                               lambda positions: _emit_block(ctx, walk, block, code, positions))
+                               lambda positions, real: _emit_block(ctx, walk, block, code, positions, real),
+                               padded=shape.padded)
         _emit_pairs(ctx, walk, accs, code, rest, stop)
         if after is not None:
             after(code, start, stop)
@@ -234,8 +242,12 @@ class _Block:
                 bld.store(bld.load(acc, typ=self.part), part, align=ctx.align)
 
 
-def _emit_block(ctx: TileContext, walk: _Walk, block: _Block, code, positions):
-    """Neurons at `positions` sharing one list: each of its rows loaded once for all of them."""
+def _emit_block(ctx: TileContext, walk: _Walk, block: _Block, code, positions, real):
+    """Neurons at `positions` sharing one list: each of its rows loaded once for all of them.
+
+    Only the first `real` chains are finished: the others repeat the last
+    neuron (a padded block), and its end (db in the reverse pass) must run once.
+    """
     bld = ctx.builder
     neurons = [bld.sext(load_i32(bld, walk.order, pos), I64, name="j") for pos in positions]
     begins = [load_i64(bld, walk.ptr, j, "begin") for j in neurons]
@@ -250,7 +262,7 @@ def _emit_block(ctx: TileContext, walk: _Walk, block: _Block, code, positions):
     block.run(count, shared_row,
               lambda r, k: ctx.load_scalar(walk.weights, bld.add(begins[r], k), "w"),
               "block")
-    with counted_loop(bld, I64(0), I64(len(positions)), "block_end") as r:
+    with counted_loop(bld, I64(0), real, "block_end") as r:
         j = bld.sext(load_i32(bld, walk.order, bld.add(positions[0], r)), I64)
         walk.finish(code, j, block.load(r))
 

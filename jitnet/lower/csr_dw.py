@@ -22,16 +22,29 @@ def segment(bld: ir.IRBuilder, segs, s) -> tuple:
                  for k, name in enumerate(("start", "stop", "code", "shared")))
 
 
-def for_each_group(ctx: TileContext, size: int, start, stop, shared, emit) -> ir.Value:
-    """When the segment is `shared`, `emit(positions)` for each whole group of `size`
-    consecutive positions; returns the first position left to the neuron-by-neuron code."""
+def for_each_group(ctx: TileContext, size: int, start, stop, shared, emit, padded: int = 0) -> ir.Value:
+    """When the segment is `shared`, `emit(positions, real)` for each group of `size` consecutive
+    positions; returns the first position left to the neuron-by-neuron code.
+
+    Groups are whole (`real` = size) except, with `padded` > 0, a last group
+    of at least `padded` positions, whose missing positions repeat its last
+    one (`real` counts its own).
+    """
     bld = ctx.builder
-    whole = bld.sdiv(bld.sub(stop, start), I64(size))
+    left = bld.sub(stop, start)
+    whole = bld.sdiv(left, I64(size))
+    if padded:
+        tail = bld.icmp_signed(">=", bld.srem(left, I64(size)), I64(padded))
+        whole = bld.add(whole, bld.zext(tail, I64))
     groups = bld.select(bld.icmp_signed("!=", shared, I64(0)), whole, I64(0), name="groups")
     with counted_loop(bld, I64(0), groups, "group") as g:
         first = bld.add(start, bld.mul(g, I64(size)))
-        emit([bld.add(first, I64(r)) for r in range(size)])
-    return bld.add(start, bld.mul(groups, I64(size)), name="rest")
+        last = bld.sub(stop, I64(1))
+        positions = [bld.add(first, I64(r)) for r in range(size)]
+        if padded:
+            positions = [tile.min_i64(bld, p, last, "position") for p in positions]
+        emit(positions, tile.min_i64(bld, bld.sub(stop, first), I64(size), "real"))
+    return tile.min_i64(bld, bld.add(start, bld.mul(groups, I64(size))), stop, "rest")
 
 
 def emit_weight_gradients(ctx: grad.GradContext, block: int, tiles):
@@ -49,7 +62,7 @@ def emit_weight_gradients(ctx: grad.GradContext, block: int, tiles):
     with counted_loop(bld, I64(0), n_segs, "dw.seg") as s:
         start, stop, _, shared = segment(bld, segs, s)
         rest = for_each_group(ctx, block, start, stop, shared,
-                               lambda positions: _emit_dw_block(ctx, arrays, accs, tiles, positions))
+                               lambda positions, _: _emit_dw_block(ctx, arrays, accs, tiles, positions))
         with counted_loop(bld, rest, stop, "dw_neuron") as p:
             _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(load_i32(bld, arrays.order, p), I64))
 

@@ -221,7 +221,7 @@ def _vjp_function(module: ir.Module, dtype: str, emit_forward, emit_reverse, emi
             tile.load_inputs(ctx, x, first, count)
             emit_forward(ctx)
             _clear_padding(ctx, n_neurons, count)
-            _zero(ctx, ctx.seeds, bld.mul(n_seeds, I64(ctx.lanes)))
+            _zero_seeds(ctx, n_seeds)
             with bld.if_else(from_dy) as (given, fused):
                 with given:
                     _load_seeds(ctx, source, first, count)
@@ -247,13 +247,6 @@ def _vjp_function(module: ir.Module, dtype: str, emit_forward, emit_reverse, emi
         bld.store(total, loss_out, align=8)
     bld.ret_void()
     return fn
-
-
-def _zero(ctx: TileContext, base, count):
-    bld = ctx.builder
-    with counted_loop(bld, I64(0), count, "zero") as k:
-        bld.store(ir.Constant(ctx.scalar, 0.0),
-                  bld.gep(base, [k], inbounds=True, source_etype=ctx.scalar), align=ctx.align)
 
 
 def _weights_by_out_edge(ctx: GradContext, n_weights):
@@ -291,14 +284,39 @@ def _clear_padding(ctx: TileContext, n_neurons, count):
                               align=ctx.align)
 
 
+def _zero_seeds(ctx: GradContext, n_seeds):
+    with counted_loop(ctx.builder, I64(0), n_seeds, "seed_zero") as r:
+        ctx.store_row(ir.Constant(ctx.vector, None), r, base=ctx.seeds)
+
+
 def _load_seeds(ctx: GradContext, dy, first, count):
-    """seeds[seed_of_output[k]][l] += dy[first + l][k] (seeds zeroed): a neuron read out twice gets both."""
+    """seeds[seed_of_output[k]][l] += dy[first + l][k] in ascending k (seeds zeroed): a neuron read out
+    twice gets both.
+
+    NOTE: a full tile takes dy in square blocks (`tile.transpose`), adding
+    each block's columns into the seed rows in ascending k, as the lane-by-lane
+    path does, so the sums are the same bits.
+    """
     bld = ctx.builder
     seed_of = ctx.plan_slot(abi.PLAN_SEED_OF_OUTPUT, PTR, "seed_of_output")
     n_out = ctx.plan_slot(abi.PLAN_N_OUTPUTS, I64, "n_outputs")
+    square = tile.square_side(ctx)
+    full = bld.icmp_signed("==", count, I64(ctx.lanes))
+    blocks = bld.select(full, bld.udiv(n_out, I64(square)), I64(0), name="seed_blocks")
+    column = bld.gep(dy, [bld.mul(first, n_out)], inbounds=True, source_etype=ctx.scalar)
+    with counted_loop(bld, I64(0), blocks, "seed_block") as q:
+        k0 = bld.mul(q, I64(square))
+        rows = [ctx.row(tile.index_at(ctx, seed_of, bld.add(k0, I64(c))), base=ctx.seeds) for c in range(square)]
+        for group in range(ctx.lanes // square):
+            loaded = [tile.load_part(ctx, column, bld.add(bld.mul(I64(group * square + r), n_out), k0), square)
+                      for r in range(square)]
+            for row, part in zip(rows, tile.transpose(bld, loaded)):
+                old = tile.load_part(ctx, row, I64(group * square), square, aligned=True)
+                tile.store_part(ctx, bld.fadd(old, part), row, group * square)
+    done = bld.mul(blocks, I64(square), name="seeds_done")
     with counted_loop(bld, I64(0), count, "seed_lane") as lane:
         start = bld.mul(bld.add(first, lane), n_out)
-        with counted_loop(bld, I64(0), n_out, "seed") as k:
+        with counted_loop(bld, done, n_out, "seed") as k:
             value = bld.load(bld.gep(dy, [bld.add(start, k)], inbounds=True, source_etype=ctx.scalar),
                              align=ctx.align, typ=ctx.scalar)
             cell = bld.add(bld.mul(tile.index_at(ctx, seed_of, k), I64(ctx.lanes)), lane)

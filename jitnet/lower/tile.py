@@ -34,8 +34,8 @@ def entry_function(module: ir.Module, name: str, entry: Optional[str] = None) ->
     """Declare `name` in `module` with the signature `abi.ENTRIES[entry or name]`: arguments named,
     every pointer `noalias`."""
     signature = abi.ENTRIES[entry or name]
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_KIND_TYPES[k] for _, k in signature]),
-                     name=name)
+    result = _KIND_TYPES[abi.RESULTS[name]] if name in abi.RESULTS else ir.VoidType()
+    fn = ir.Function(module, ir.FunctionType(result, [_KIND_TYPES[k] for _, k in signature]), name=name)
     for arg, (arg_name, kind) in zip(fn.args, signature):
         arg.name = arg_name
         if kind != abi.COUNT:
@@ -170,7 +170,8 @@ class _Loop:
 
 def forward_function(module: ir.Module, dtype: str, emit_body, lanes: Optional[int] = None,
                      name: str = abi.FORWARD) -> ir.Function:
-    """Define the forward entry `name` (and `name` + `_objects`) in `module`.
+    """Define the forward entry `name` (and `name` + `_objects`; for the narrow forward also
+    `name` + `_checked`) in `module`.
 
     `emit_body(ctx)` emits one tile's neuron updates; `lanes` defaults to the dtype's tile lanes.
     """
@@ -194,6 +195,8 @@ def forward_function(module: ir.Module, dtype: str, emit_body, lanes: Optional[i
         transpose_out(ctx, y, outputs, n_out, first, count)
     bld.ret_void()
     objects_wrapper(module, fn)
+    if name == abi.FORWARD_NARROW:
+        checked_wrapper(module, fn, dtype, lanes)
     return fn
 
 
@@ -222,6 +225,98 @@ def objects_wrapper(module: ir.Module, forward: ir.Function) -> ir.Function:
     return fn
 
 
+def checked_wrapper(module: ir.Module, forward: ir.Function, dtype: str, lanes: int) -> ir.Function:
+    """`<forward>_checked`: `forward` for calls of 1 .. `lanes` samples, checking its array objects
+    itself and running on a tile on its own stack (see `abi.CHECKED_SUFFIX`).
+
+    NOTE: a batch-1 call costs a few microseconds, most of them Python's:
+    the argument checks and the ctypes call of seven arguments. Here one
+    call of five takes numpy's own arrays and checks what the runtime's checks
+    would (ndarray type, the net's dtype object, C order, aligned, y
+    writable, every shape), reading the fields `abi.ARRAY_*` name, so a
+    Python caller needs no checks of its own: anything else returns 1 before
+    a buffer is touched, and the caller takes its checked path, which gives
+    the same results or the error.
+    """
+    fn = entry_function(module, forward.name + abi.CHECKED_SUFFIX)
+    x, w, b, y, plan = fn.args
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    refuse = fn.append_basic_block("refuse")
+    with bld.goto_block(refuse):
+        bld.ret(I64(1))
+
+    def slot(k):
+        return bld.load(bld.gep(plan, [I64(k)], inbounds=True, source_etype=I64), align=8, typ=I64)
+
+    def field(obj, offset, typ):
+        return bld.load(bld.gep(obj, [offset], inbounds=True, source_etype=ir.IntType(8)), align=4, typ=typ)
+
+    def require(condition, name):
+        ok = fn.append_basic_block(name)
+        bld.cbranch(condition, ok, refuse)
+        bld.position_at_end(ok)
+
+    data = slot(abi.PLAN_DATA_OFFSET)
+    array_type, descr = slot(abi.PLAN_ARRAY_TYPE), slot(abi.PLAN_DESCR)
+    n = {k: slot(s) for k, s in (("in", abi.PLAN_N_INPUTS), ("out", abi.PLAN_N_OUTPUTS),
+                                 ("neurons", abi.PLAN_N_NEURONS), ("weights", abi.PLAN_N_WEIGHTS))}
+
+    def at(offset):
+        return bld.add(data, I64(offset))
+
+    def dims(obj):
+        return field(obj, at(abi.ARRAY_DIMS), PTR)
+
+    def dim(obj, k):
+        return load_i64(bld, dims(obj), I64(k))
+
+    def nd_is(obj, count):
+        return bld.icmp_signed("==", field(obj, at(abi.ARRAY_ND), I32), I32(count))
+
+    flags = abi.ARRAY_C_CONTIGUOUS | abi.ARRAY_ALIGNED
+    for obj, mask in ((x, flags), (w, flags), (b, flags), (y, flags | abi.ARRAY_WRITEABLE)):
+        same_type = bld.icmp_signed("==", field(obj, I64(abi.OBJECT_TYPE), I64), array_type)
+        same_dtype = bld.icmp_signed("==", field(obj, at(abi.ARRAY_DESCR), I64), descr)
+        laid_out = bld.icmp_signed("==", bld.and_(field(obj, at(abi.ARRAY_FLAGS), I32), I32(mask)), I32(mask))
+        require(bld.and_(bld.and_(same_type, same_dtype), laid_out), f"{obj.name}.array")
+    for obj, count in ((w, n["weights"]), (b, n["neurons"])):
+        require(nd_is(obj, 1), f"{obj.name}.nd")
+        require(bld.icmp_signed("==", dim(obj, 0), count), f"{obj.name}.shape")
+    tile_bytes = bld.mul(n["neurons"], I64(2 * lanes * abi.precision(dtype).itemsize))
+    require(bld.icmp_signed("<=", tile_bytes, I64(abi.CHECKED_TILE_BYTES)), "tile.fits")
+    two = fn.append_basic_block("x.nd2")
+    sample = fn.append_basic_block("x.nd1")
+    bld.cbranch(nd_is(x, 1), sample, two)
+    bld.position_at_end(two)
+    require(nd_is(x, 2), "x.batch")
+    batch = dim(x, 0)
+    few = bld.and_(bld.icmp_signed(">=", batch, I64(1)), bld.icmp_signed("<=", batch, I64(lanes)))
+    require(bld.and_(few, bld.icmp_signed("==", dim(x, 1), n["in"])), "x.shape2")
+    require(nd_is(y, 2), "y.nd2")
+    require(bld.and_(bld.icmp_signed("==", dim(y, 0), batch), bld.icmp_signed("==", dim(y, 1), n["out"])),
+            "y.shape2")
+    rows_done = bld.block
+    run = fn.append_basic_block("run")
+    bld.branch(run)
+    bld.position_at_end(sample)
+    require(bld.icmp_signed("==", dim(x, 0), n["in"]), "x.shape1")
+    require(nd_is(y, 1), "y.nd1")
+    require(bld.icmp_signed("==", dim(y, 0), n["out"]), "y.shape1")
+    sample_done = bld.block
+    bld.branch(run)
+    bld.position_at_end(run)
+    count = bld.phi(I64, "batch")
+    count.add_incoming(batch, rows_done)
+    count.add_incoming(I64(1), sample_done)
+    tile = bld.alloca(ir.IntType(8), size=tile_bytes, name="tile")
+    tile.align = abi.TILE_ALIGN
+    tile.type = PTR
+    pointers = [field(obj, data, PTR) for obj in (x, w, b, y)]
+    bld.call(forward, pointers + [count, tile, plan])
+    bld.ret(I64(0))
+    return fn
+
+
 def min_i64(bld, a, b, name):
     return bld.select(bld.icmp_signed("<", a, b), a, b, name=name)
 
@@ -231,7 +326,8 @@ def load_inputs(ctx: TileContext, x, first, count):
 
     NOTE: a full tile gathers each input's column of L samples into one vector
     and stores it whole (L strided loads hit the same L cache lines for every
-    k); a partial tile goes lane by lane and never reads past the batch.
+    k); a partial tile goes lane by lane and never reads past the batch, except
+    a tile of one sample (a batch-1 call): one vector store per input row.
     """
     bld = ctx.builder
     inputs = ctx.plan_slot(abi.PLAN_INPUTS, PTR, "inputs")
@@ -240,7 +336,17 @@ def load_inputs(ctx: TileContext, x, first, count):
     with bld.if_else(full) as (whole, partial):
         with whole:
             column = bld.gep(x, [bld.mul(first, n_in)], inbounds=True, source_etype=ctx.scalar)
-            with counted_loop(bld, I64(0), n_in, "in_col") as k:
+            square = square_side(ctx)
+            blocks = bld.udiv(n_in, I64(square))
+            with counted_loop(bld, I64(0), blocks, "in_block") as q:
+                k0 = bld.mul(q, I64(square))
+                rows = [index_at(ctx, inputs, bld.add(k0, I64(c))) for c in range(square)]
+                for group in range(ctx.lanes // square):
+                    loaded = [load_part(ctx, column, bld.add(bld.mul(I64(group * square + r), n_in), k0), square)
+                              for r in range(square)]
+                    for c, part in enumerate(transpose(bld, loaded)):
+                        store_part(ctx, part, ctx.row(rows[c]), group * square)
+            with counted_loop(bld, bld.mul(blocks, I64(square)), n_in, "in_col") as k:
                 vector = ir.Constant(ctx.vector, None)
                 for lane in range(ctx.lanes):
                     at = bld.gep(column, [bld.add(bld.mul(I64(lane), n_in), k)], inbounds=True,
@@ -249,15 +355,77 @@ def load_inputs(ctx: TileContext, x, first, count):
                                                 I32(lane))
                 ctx.store_row(vector, index_at(ctx, inputs, k))
         with partial:
-            with counted_loop(bld, I64(0), count, "in_lane") as lane:
-                base = bld.mul(bld.add(first, lane), n_in)
-                with counted_loop(bld, I64(0), n_in, "in") as k:
-                    at = bld.gep(x, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar)
-                    value = bld.load(at, align=ctx.align, typ=ctx.scalar)
-                    _store_cell(ctx, value, index_at(ctx, inputs, k), lane)
-            with counted_loop(bld, count, I64(ctx.lanes), "pad_lane") as lane:
-                with counted_loop(bld, I64(0), n_in, "pad") as k:
-                    _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), index_at(ctx, inputs, k), lane)
+            with bld.if_else(bld.icmp_signed("==", count, I64(1))) as (single, several):
+                with single:
+                    _load_one_sample(ctx, x, first, inputs, n_in)
+                with several:
+                    _load_some_samples(ctx, x, first, count, inputs, n_in)
+
+
+def _load_one_sample(ctx: TileContext, x, first, inputs, n_in):
+    """A tile of one sample: each input row is its value in lane 0 and zeros, one vector store."""
+    bld = ctx.builder
+    with counted_loop(bld, I64(0), n_in, "in_one") as k:
+        at = bld.gep(x, [bld.add(bld.mul(first, n_in), k)], inbounds=True, source_etype=ctx.scalar)
+        value = bld.load(at, align=ctx.align, typ=ctx.scalar)
+        ctx.store_row(bld.insert_element(ir.Constant(ctx.vector, None), value, I32(0)), index_at(ctx, inputs, k))
+
+
+def _load_some_samples(ctx: TileContext, x, first, count, inputs, n_in):
+    """A partial tile, lane by lane, never reading past the batch; the lanes past it get zeros."""
+    bld = ctx.builder
+    with counted_loop(bld, I64(0), count, "in_lane") as lane:
+        base = bld.mul(bld.add(first, lane), n_in)
+        with counted_loop(bld, I64(0), n_in, "in") as k:
+            at = bld.gep(x, [bld.add(base, k)], inbounds=True, source_etype=ctx.scalar)
+            value = bld.load(at, align=ctx.align, typ=ctx.scalar)
+            _store_cell(ctx, value, index_at(ctx, inputs, k), lane)
+    with counted_loop(bld, count, I64(ctx.lanes), "pad_lane") as lane:
+        with counted_loop(bld, I64(0), n_in, "pad") as k:
+            _store_cell(ctx, ir.Constant(ctx.scalar, 0.0), index_at(ctx, inputs, k), lane)
+
+
+def square_side(ctx: TileContext) -> int:
+    """The side of the blocks a full tile is transposed in: one 256-bit vector of the dtype."""
+    return abi.precision(ctx.dtype).partial_lanes
+
+
+def load_part(ctx: TileContext, base, offset, count: int, aligned: bool = False) -> ir.Value:
+    """`count` consecutive scalars from base + offset as one vector (a tile row part when `aligned`)."""
+    bld = ctx.builder
+    at = bld.gep(base, [offset], inbounds=True, source_etype=ctx.scalar)
+    align = min(abi.TILE_ALIGN, count * ctx.align) if aligned else ctx.align
+    return bld.load(at, align=align, typ=ir.VectorType(ctx.scalar, count))
+
+
+def store_part(ctx: TileContext, part: ir.Value, base, lane: int, aligned: bool = True):
+    """Store vector `part` at base + lane (a tile row part when `aligned`, else a user's buffer)."""
+    bld = ctx.builder
+    at = bld.gep(base, [I64(lane)], inbounds=True, source_etype=ctx.scalar)
+    align = min(abi.TILE_ALIGN, part.type.count * ctx.align) if aligned else ctx.align
+    bld.store(part, at, align=align)
+
+
+def transpose(bld: ir.IRBuilder, rows: list) -> list:
+    """The columns of the square matrix whose rows are the vectors `rows` (a power of 2 of them).
+
+    NOTE: at each scale s the off-diagonal s x s blocks swap, a shuffle per
+    vector; after every scale each element has moved from (i, j) to (j, i).
+    It replaces one scalar load and insert per element of a full tile's
+    transposition (a quarter of the forward of 64-32-10 went there).
+    """
+    size = len(rows)
+    rows = list(rows)
+    s = 1
+    while s < size:
+        low = ir.Constant(ir.VectorType(I32, size), [j if j & s == 0 else size + j - s for j in range(size)])
+        high = ir.Constant(ir.VectorType(I32, size), [j + s if j & s == 0 else size + j for j in range(size)])
+        for i in range(size):
+            if i & s == 0:
+                a, b = rows[i], rows[i + s]
+                rows[i], rows[i + s] = bld.shuffle_vector(a, b, low), bld.shuffle_vector(a, b, high)
+        s *= 2
+    return rows
 
 
 def _store_cell(ctx: TileContext, value, row, lane):
@@ -285,7 +453,18 @@ def transpose_out(ctx: TileContext, dest, rows, n_rows, first, count, base=None)
     with bld.if_else(full) as (whole, partial):
         with whole:
             column = bld.gep(dest, [bld.mul(first, n_rows)], inbounds=True, source_etype=ctx.scalar)
-            with counted_loop(bld, I64(0), n_rows, "out_row") as k:
+            square = square_side(ctx)
+            blocks = bld.udiv(n_rows, I64(square))
+            with counted_loop(bld, I64(0), blocks, "out_block") as q:
+                k0 = bld.mul(q, I64(square))
+                sources = [ctx.row(index_at(ctx, rows, bld.add(k0, I64(c))), base=section) for c in range(square)]
+                for group in range(ctx.lanes // square):
+                    loaded = [load_part(ctx, row, I64(group * square), square, aligned=True) for row in sources]
+                    for r, part in enumerate(transpose(bld, loaded)):
+                        at = bld.gep(column, [bld.add(bld.mul(I64(group * square + r), n_rows), k0)],
+                                     inbounds=True, source_etype=ctx.scalar)
+                        store_part(ctx, part, at, 0, aligned=False)
+            with counted_loop(bld, bld.mul(blocks, I64(square)), n_rows, "out_row") as k:
                 vector = ctx.load_row(index_at(ctx, rows, k), base=section)
                 for lane in range(ctx.lanes):
                     at = bld.gep(column, [bld.add(bld.mul(I64(lane), n_rows), k)], inbounds=True,

@@ -11,7 +11,7 @@ the native interface. Large batches are split by `pool.py`'s fixed rule.
 import ctypes
 import functools
 import threading
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -29,10 +29,11 @@ _CTYPES = {abi.ARRAY: ctypes.c_void_p, abi.COUNT: ctypes.c_int64, abi.SCRATCH: c
 
 
 def prototype(entry: str):
-    """The ctypes `CFUNCTYPE` of `entry`, from its signature in `abi.ENTRIES`."""
-    objects = entry.endswith(abi.OBJECTS_SUFFIX)
-    return ctypes.CFUNCTYPE(None, *[ctypes.py_object if objects and kind == abi.ARRAY else _CTYPES[kind]
-                                    for _, kind in abi.ENTRIES[entry]])
+    """The ctypes `CFUNCTYPE` of `entry`, from its signature in `abi.ENTRIES` (and `abi.RESULTS`)."""
+    objects = entry.endswith((abi.OBJECTS_SUFFIX, abi.CHECKED_SUFFIX))
+    result = _CTYPES[abi.RESULTS[entry]] if entry in abi.RESULTS else None
+    return ctypes.CFUNCTYPE(result, *[ctypes.py_object if objects and kind == abi.ARRAY else _CTYPES[kind]
+                                      for _, kind in abi.ENTRIES[entry]])
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,6 +49,37 @@ def array_data_offset() -> Optional[int]:
         if all(ctypes.c_void_p.from_address(id(a) + offset).value == a.ctypes.data for a in probes):
             return offset
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def array_layout_checked() -> bool:
+    """True when every field the `_checked` entry reads (`abi.OBJECT_TYPE`, `abi.ARRAY_*`) is where
+    `abi` says on this numpy, checked on probe arrays of several dtypes, shapes, orders and flags."""
+    data = array_data_offset()
+    if data is None:
+        return False
+    base = np.zeros((4, 6), np.float32)
+    locked = np.zeros(5)
+    locked.flags.writeable = False
+    unaligned = np.frombuffer(np.zeros(41, np.uint8).data, np.float64, 5, offset=1)
+    probes: List[np.ndarray] = [base, base[1:], base.T, base[:, ::2], np.zeros(3), locked, unaligned, np.zeros(()),
+              np.arange(7, dtype=np.int32)[2:]]
+
+    def word(a, offset, typ=ctypes.c_int64):
+        return typ.from_address(id(a) + offset).value
+
+    for a in probes:
+        nd = word(a, data + abi.ARRAY_ND, ctypes.c_int32)
+        flags = word(a, data + abi.ARRAY_FLAGS, ctypes.c_int32)
+        dims = word(a, data + abi.ARRAY_DIMS, ctypes.c_void_p)
+        shape = tuple((ctypes.c_int64 * nd).from_address(dims)) if nd else ()
+        if (word(a, abi.OBJECT_TYPE, ctypes.c_void_p) != id(np.ndarray) or nd != a.ndim or shape != a.shape
+                or word(a, data + abi.ARRAY_DESCR, ctypes.c_void_p) != id(a.dtype)
+                or bool(flags & abi.ARRAY_C_CONTIGUOUS) != a.flags.c_contiguous
+                or bool(flags & abi.ARRAY_ALIGNED) != a.flags.aligned
+                or bool(flags & abi.ARRAY_WRITEABLE) != a.flags.writeable):
+            return False
+    return True
 
 
 class CompiledNet:
@@ -87,6 +119,12 @@ class CompiledNet:
             objects = abi.FORWARD + abi.OBJECTS_SUFFIX
             self._objects = prototype(objects)(jitted.address(objects))
             self._make_narrow = make_narrow
+        # NOTE: the `_checked` entry takes per-edge w and per-neuron b, so only untied nets use it.
+        self._checkable = (make_narrow is not None and array_layout_checked() and not any(self._tied))
+        if self._checkable:
+            self._plan.slots[abi.PLAN_ARRAY_TYPE] = id(np.ndarray)
+            self._plan.slots[abi.PLAN_DESCR] = id(self.dtype)
+        self._checked = None
         self._work = self.n_edges + self.n_neurons
         self._zero_b = np.zeros(self.n_biases, dtype=self.dtype)
         self._zero_b.flags.writeable = False
@@ -165,6 +203,18 @@ class CompiledNet:
         `out`, if given, is a C-ordered array of the net's dtype shaped like
         the result; it is filled and returned (no allocation per call).
         """
+        if self._checkable and type(x) is np.ndarray and (x.ndim == 1 or len(x) <= self._precision.narrow_lanes):
+            # NOTE: a call of a few samples goes first to the entry that checks its arrays itself
+            # (see `tile.checked_wrapper`); what it declines takes the path below.
+            y = out
+            if y is None:
+                y = np.empty(self.n_outputs if x.ndim == 1 else (len(x), self.n_outputs), self.dtype)
+            if w is None:
+                w, b = self._parameters(w, b)
+            elif b is None:
+                b = self._zero_b
+            if (self._checked or self._checked_function())(x, w, b, y, self._plan.address) == 0:
+                return y
         x, single = checks.samples(x, self.n_inputs, self.dtype)
         if w is not None and np.ndim(w) == 2:
             return self._forward_rows(x, single, w, b, out)
@@ -338,13 +388,22 @@ class CompiledNet:
 
     def _narrow_function(self):
         """The one-register forward (built on first use), taking array objects."""
+        return self._narrow_module()[1]
+
+    def _checked_function(self):
+        """The one-register forward that checks its array objects itself (built on first use)."""
+        self._checked = self._narrow_module()[2]
+        return self._checked
+
+    def _narrow_module(self):
+        """(the one-register forward's `Jitted`, its `_objects` entry, its `_checked` entry)."""
         if self._narrow is None:
             with self._lazy_lock:
                 if self._narrow is None:
                     jitted = self._make_narrow()
-                    entry = abi.FORWARD_NARROW + abi.OBJECTS_SUFFIX
-                    self._narrow = (jitted, prototype(entry)(jitted.address(entry)))
-        return self._narrow[1]
+                    entries = [abi.FORWARD_NARROW + suffix for suffix in (abi.OBJECTS_SUFFIX, abi.CHECKED_SUFFIX)]
+                    self._narrow = (jitted, *(prototype(e)(jitted.address(e)) for e in entries))
+        return self._narrow
 
     def _scratch_for(self, kind: str) -> int:
         """This thread's 64-byte aligned scratch for `kind` ("tile" or "grad"), kept between calls."""
@@ -357,10 +416,9 @@ class CompiledNet:
                                         n_weights=self.n_edges, n_seed_rows=self._plan.n_seed_rows,
                                         n_outputs=self.n_outputs,
                                         group=self._plan.grad_tiles)
-            raw = np.empty(size * self._precision.itemsize + abi.TILE_ALIGN, dtype=np.uint8)
-            offset = (-raw.ctypes.data) % abi.TILE_ALIGN
-            setattr(self._scratch, kind + "_buffer", raw)
-            address = raw.ctypes.data + offset
+            buffer = aligned_empty(size * self._precision.itemsize)
+            setattr(self._scratch, kind + "_buffer", buffer)
+            address = buffer.ctypes.data
             setattr(self._scratch, kind, address)
         return address
 
@@ -396,3 +454,11 @@ def _data_address(a: np.ndarray) -> int:
     if offset is None:
         return a.ctypes.data
     return ctypes.c_void_p.from_address(id(a) + offset).value or 0
+
+
+def aligned_empty(n_bytes: int) -> np.ndarray:
+    """An uninitialised uint8 buffer of `n_bytes` whose data start on an `abi.TILE_ALIGN` boundary
+    (the compiled code's vector loads of tile rows assume it)."""
+    raw = np.empty(n_bytes + abi.TILE_ALIGN, dtype=np.uint8)
+    skip = -raw.ctypes.data % abi.TILE_ALIGN
+    return raw[skip:skip + n_bytes]
