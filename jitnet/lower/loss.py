@@ -34,6 +34,7 @@ from .vmath import emit_exp, emit_log
 
 F64 = ir.DoubleType()
 ROW_ALIGN = abi.TILE_ALIGN  # a target row is L doubles, at a multiple of L elements of the dtype
+SQUARE = 4  # doubles in one 256-bit vector: the side of the blocks targets are transposed in
 
 
 def emit_seeds(ctx, target, kind, first, count, loss_lanes):
@@ -85,21 +86,33 @@ def _load_targets(ctx, target, kind, first, count):
 def _load_target_rows(ctx, target, n_out, first, count):
     """ctx.targets[k][l] = t[first + l][k] from float64 rows (the rows zeroed).
 
-    NOTE: as `tile.load_inputs` does: a full tile gathers each column of L
-    samples into one vector and stores it whole (a loop per cell cost ~5% of
-    a small net's backward pass); a partial tile goes cell by cell and never
-    reads past the batch.
+    NOTE: as `tile.load_inputs` does: a full tile takes the targets in square
+    blocks of SQUARE x SQUARE doubles (`tile.transpose`), the columns past
+    the last block one vector of L loads each; a partial tile goes cell by
+    cell and never reads past the batch.
     """
     bld = ctx.builder
-    wide = ir.VectorType(F64, ctx.lanes)
+    part = ir.VectorType(F64, SQUARE)
     with bld.if_else(bld.icmp_signed("==", count, I64(ctx.lanes))) as (whole, partial):
         with whole:
             column = bld.gep(target, [bld.mul(first, n_out)], inbounds=True, source_etype=F64)
-            with counted_loop(bld, I64(0), n_out, "target_col") as k:
-                vector = ir.Constant(wide, None)
+
+            def at(lane, k):
+                return bld.gep(column, [bld.add(bld.mul(I64(lane), n_out), k)], inbounds=True, source_etype=F64)
+
+            blocks = bld.udiv(n_out, I64(SQUARE))
+            with counted_loop(bld, I64(0), blocks, "target_block") as q:
+                k0 = bld.mul(q, I64(SQUARE))
+                rows = [_target_row(ctx, bld.add(k0, I64(c))) for c in range(SQUARE)]
+                for group in range(0, ctx.lanes, SQUARE):
+                    loaded = [bld.load(at(group + r, k0), align=8, typ=part) for r in range(SQUARE)]
+                    for row, values in zip(rows, tile.transpose(bld, loaded)):
+                        into = bld.gep(row, [I64(group)], inbounds=True, source_etype=F64)
+                        bld.store(values, into, align=8 * SQUARE)
+            with counted_loop(bld, bld.mul(blocks, I64(SQUARE)), n_out, "target_col") as k:
+                vector = ir.Constant(ir.VectorType(F64, ctx.lanes), None)
                 for lane in range(ctx.lanes):
-                    at = bld.gep(column, [bld.add(bld.mul(I64(lane), n_out), k)], inbounds=True, source_etype=F64)
-                    vector = bld.insert_element(vector, bld.load(at, align=8, typ=F64), tile.I32(lane))
+                    vector = bld.insert_element(vector, bld.load(at(lane, k), align=8, typ=F64), tile.I32(lane))
                 bld.store(vector, _target_row(ctx, k), align=ROW_ALIGN)
         with partial:
             with counted_loop(bld, I64(0), count, "target_lane") as lane:
