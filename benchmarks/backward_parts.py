@@ -1,6 +1,6 @@
 """Where a backward pass's time goes: the CSR gradient module rebuilt with passes switched off.
 
-    python benchmarks/backward_parts.py [--batch 4096] [--rounds 3]
+    python benchmarks/backward_parts.py [--batch 4096] [--rounds 3] [--nets NAME ...]
 
 For each suite net it times, on one thread, the plain forward and three
 builds of the backward entry: everything; without the dw pass; the forward
@@ -78,10 +78,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--nets", nargs="+", default=NETS, choices=NETS, metavar="NAME",
+                        help="suite nets to measure (default: all of %(choices)s)")
     args = parser.parse_args(argv)
     nets = {s.name: s.net for s in suite_nets()}
     print(f"{'net':<20} {'fwd ms':>8} {'bwd/fwd':>8} {'fwd part':>9} {'reverse':>8} {'dw':>6}")
-    for name in NETS:
+    for name in args.nets:
         t = measure(nets[name], args.batch, args.rounds)
         f = t["forward"]
         print(f"{name:<20} {f * 1e3:8.2f} {t['full'] / f:8.2f} {t['forward part'] / f:9.2f} "
