@@ -58,11 +58,11 @@ def test_segments_partition_the_schedules(net):
 
 
 def test_blocking_fits_the_register_files():
-    assert blocking((16, 32), 32, 4) == Blocking(16, 6, 8, 4)       # AVX2, float32
-    assert blocking((16, 32), 16, 8) == Blocking(8, 6, 8, 4)        # AVX2, float64
-    assert blocking((16, 32), 8, 4) == Blocking(8, 8, 8, 3)         # AVX2, one-register tile
-    assert blocking((32, 64), 32, 4) == Blocking(32, 8, 8, 5)       # AVX-512
-    assert blocking((32, 64), 8, 4) == Blocking(8, 8, 8, 3)         # AVX-512, one-register tile
+    assert blocking((16, 32), 32, 4) == Blocking(16, 6, 6, 1, 4)    # AVX2, float32
+    assert blocking((16, 32), 16, 8) == Blocking(8, 6, 6, 1, 4)     # AVX2, float64
+    assert blocking((16, 32), 8, 4) == Blocking(8, 8, 6, 1, 3)     # AVX2, one-register tile
+    assert blocking((32, 64), 32, 4) == Blocking(32, 8, 8, 2, 5)    # AVX-512
+    assert blocking((32, 64), 8, 4) == Blocking(8, 8, 8, 2, 3)     # AVX-512, one-register tile
 
 
 def _same(a, b):

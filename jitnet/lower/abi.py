@@ -133,10 +133,12 @@ class Precision(NamedTuple):
 # NOTE: 32 float32 or 16 float64 lanes: two 512-bit vectors (four 256-bit on
 # AVX2), enough independent FMA chains per neuron to hide most of its latency.
 PRECISIONS: Dict[str, Precision] = {
-    "float32": Precision("float32", "float", 4, 32, 8, 8, "f32"),
-    "float64": Precision("float64", "double", 8, 16, 4, 4, "f64"),
+    "float32": Precision("float32", "float", 4, 32, 8, 16, "f32"),
+    "float64": Precision("float64", "double", 8, 16, 4, 8, "f64"),
 }
 TILE_ALIGN = 64
+# Bytes of one dw/db partial sum (`Precision.partial_lanes` x itemsize).
+PARTIAL_BYTES = 64
 
 
 def precision(dtype) -> Precision:
@@ -202,9 +204,13 @@ def scratch_size(layout: Layout, dtype, **counts: int) -> int:
 # NOTE: measured on Zen 3 (512 KB L2, 32 MB L3), batch 4096: groups of 8
 # tiles took the backward pass of dense MLPs from 4.5-5.7x their forward time
 # to 2.8-3.3x; random DAGs, whose rows are gathered, were best with 2 (dw
-# gathers from every section of the group), ~1.5 MB of sections.
-SPARSE_GROUP_BYTES = 3 << 19
-DENSE_GROUP_BYTES = 8 << 20
+# gathers from every section of the group), ~1.5 MB of sections. Remeasured
+# on an Intel AVX-512 host (2 MB L2) after the partial sums grew to 64 bytes
+# (twice the traffic per group): the 1e5-edge DAG best at 4 tiles (2.6 MB,
+# 4.0x its forward, 4.5x at 2), the conv net at 8 (3.5x; 4.0x at 2, 3.6x at
+# 4), dense MLPs at 8-16; so 3 MB and 16 MB.
+SPARSE_GROUP_BYTES = 3 << 20
+DENSE_GROUP_BYTES = 16 << 20
 MAX_GROUP = 8
 
 

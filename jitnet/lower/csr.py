@@ -39,6 +39,7 @@ class Blocking(NamedTuple):
     width: int
     neurons: int
     dw_neurons: int
+    dw_sources: int
     padded: int
 
 
@@ -61,9 +62,12 @@ def blocking(registers: tuple, lanes: int, itemsize: int) -> Blocking:
     row_bytes = lanes * itemsize
     part_regs = max(1, min(row_bytes, 2 * size) // size)
     neurons = max(2, min(8, (count - part_regs - 2) // part_regs))
-    dw_neurons = max(2, min(8, count - 4))
+    partial_regs = max(1, abi.PARTIAL_BYTES // size)
+    dw_neurons = max(2, min(8, (count - 4) // partial_regs))
+    dw_sources = max(1, min(2, (count - 4) // (partial_regs * dw_neurons)))
     padded = neurons * min(4, part_regs) // 4 + 1
-    return Blocking(part_regs * size // itemsize if row_bytes > size else lanes, neurons, dw_neurons, padded)
+    return Blocking(part_regs * size // itemsize if row_bytes > size else lanes, neurons, dw_neurons, dw_sources,
+                    padded)
 
 
 def lower_csr(codes, dtype: str, registers: tuple, narrow: bool = False) -> str:
@@ -108,7 +112,8 @@ def _lower_csr_backward(codes: tuple, dtype: str, registers: tuple) -> str:
     shape = blocking(registers, p.lanes, p.itemsize)
     grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes, shape),
                            lambda ctx: _emit_reverse(ctx, codes, shape),
-                           lambda ctx, tiles: emit_weight_gradients(ctx, shape.dw_neurons, tiles))
+                           lambda ctx, tiles: emit_weight_gradients(ctx, shape.dw_neurons, shape.dw_sources,
+                                                                       tiles))
     return str(module)
 
 

@@ -47,24 +47,29 @@ def for_each_group(ctx: TileContext, size: int, start, stop, shared, emit, padde
     return tile.min_i64(bld, bld.add(start, bld.mul(groups, I64(size))), stop, "rest")
 
 
-def emit_weight_gradients(ctx: grad.GradContext, block: int, tiles):
+def emit_weight_gradients(ctx: grad.GradContext, targets: int, sources: int, tiles):
     """dw partial[e] += n_i * Dz_j for every edge over the group's `tiles` tiles, target by target.
 
+    A segment whose neurons share one in-set runs as blocks of `targets`
+    neurons x `sources` sources, one partial sum each in a register: a row
+    chunk loaded feeds every edge of its row in the block (an outer product,
+    as a GEMM's register tile), which is what bounds this pass (loads per
+    FMA). A lone neuron shares its Dz row among up to `targets` in-edges.
     NOTE: each partial sum is loaded and stored once per group, and folds the
     tiles in order, P lanes at a time, as a tile-by-tile pass would: same bits.
     """
     bld = ctx.builder
     arrays = _InEdges(ctx)
-    accs = [entry_alloca(bld, ctx.part_vector, f"dw{k}") for k in range(max(block, _DW_EDGES))]
+    accs = [entry_alloca(bld, ctx.part_vector, f"dw{k}") for k in range(targets * sources)]
 
     segs = ctx.plan_slot(abi.PLAN_SEGS, PTR, "segs")
     n_segs = ctx.plan_slot(abi.PLAN_N_SEGS, I64, "n_segs")
     with counted_loop(bld, I64(0), n_segs, "dw.seg") as s:
         start, stop, _, shared = segment(bld, segs, s)
-        rest = for_each_group(ctx, block, start, stop, shared,
-                               lambda positions, _: _emit_dw_block(ctx, arrays, accs, tiles, positions))
+        rest = for_each_group(ctx, targets, start, stop, shared,
+                               lambda positions, _: _emit_dw_block(ctx, arrays, accs, tiles, positions, sources))
         with counted_loop(bld, rest, stop, "dw_neuron") as p:
-            _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(load_i32(bld, arrays.order, p), I64))
+            _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(load_i32(bld, arrays.order, p), I64), targets)
 
 
 class _InEdges:
@@ -76,47 +81,53 @@ class _InEdges:
         self.in_src = ctx.plan_slot(abi.PLAN_IN_SRC, PTR, "in_src")
 
 
-# In-edges of one neuron whose dw partials are folded together.
-_DW_EDGES = 4
+def _runs(bld: ir.IRBuilder, begin, end, sizes, label: str, emit):
+    """`emit(first, size)` over [begin, end) in runs of sizes[0] while they fit, then of sizes[1], ..."""
+    at = begin
+    for size in sizes:
+        steps = bld.sdiv(bld.sub(end, at), I64(size))
+        with counted_loop(bld, I64(0), steps, f"{label}{size}") as q:
+            emit(bld.add(at, bld.mul(q, I64(size))), size)
+        at = bld.add(at, bld.mul(steps, I64(size)))
 
 
-def _emit_dw_neuron(ctx: grad.GradContext, arrays, accs, tiles, j):
-    """Neuron j's in-edges, _DW_EDGES at a time sharing the load of Dz_j, then one at a time."""
+def _emit_dw_neuron(ctx: grad.GradContext, arrays, accs, tiles, j, most: int):
+    """Neuron j's in-edges, `most` (then half as many, then one) at a time sharing the load of Dz_j."""
     bld = ctx.builder
     begin = load_i64(bld, arrays.in_ptr, j, "e_begin")
     end = load_i64(bld, arrays.in_ptr, bld.add(j, I64(1)), "e_end")
 
     def edges(first, count):
-        sources = [bld.sext(load_i32(bld, arrays.in_src, bld.add(first, I64(k))), I64, name="i")
-                   for k in range(count)]
-        _fold_products(ctx, accs[:count], tiles, j, sources,
-                       [bld.add(first, I64(k)) for k in range(count)], shared_is_source=False)
+        positions = [bld.add(first, I64(k)) for k in range(count)]
+        sources = [bld.sext(load_i32(bld, arrays.in_src, e), I64, name="i") for e in positions]
+        _fold_products(ctx, accs, tiles, sources, [j], [[e] for e in positions])
 
-    steps = bld.sdiv(bld.sub(end, begin), I64(_DW_EDGES))
-    with counted_loop(bld, I64(0), steps, "dw_edges") as q:
-        edges(bld.add(begin, bld.mul(q, I64(_DW_EDGES))), _DW_EDGES)
-    with counted_loop(bld, bld.add(begin, bld.mul(steps, I64(_DW_EDGES))), end, "dw_edge") as e:
-        edges(e, 1)
+    _runs(bld, begin, end, sorted({most, max(1, most // 2), 1}, reverse=True), "dw_edges", edges)
 
 
-def _emit_dw_block(ctx: grad.GradContext, arrays, accs, tiles, positions):
-    """Neurons at `positions` sharing one in-set: each source row loaded once for all their edges."""
+def _emit_dw_block(ctx: grad.GradContext, arrays, accs, tiles, positions, most: int):
+    """Neurons at `positions` sharing one in-set, `most` (then one) of its sources at a time."""
     bld = ctx.builder
     neurons = [bld.sext(load_i32(bld, arrays.order, pos), I64, name="j") for pos in positions]
     begins = [load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
     count = bld.sub(load_i64(bld, arrays.in_ptr, bld.add(neurons[0], I64(1))), begins[0])
-    with counted_loop(bld, I64(0), count, "dw_block") as k:
-        i = bld.sext(load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64, name="i")
-        _fold_products(ctx, accs[:len(neurons)], tiles, i, neurons,
-                       [bld.add(begin, k) for begin in begins], shared_is_source=True)
+
+    def sources(first, size):
+        ks = [bld.add(first, I64(s)) for s in range(size)]
+        rows = [bld.sext(load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64, name="i") for k in ks]
+        _fold_products(ctx, accs, tiles, rows, neurons, [[bld.add(b, k) for b in begins] for k in ks])
+
+    _runs(bld, I64(0), count, sorted({most, 1}, reverse=True), "dw_block", sources)
 
 
-def _fold_products(ctx: grad.GradContext, accs, tiles, shared, others, edges, shared_is_source):
-    """partial[edges[m]] += n_i * Dz_j over the tiles, where (i, j) is (shared, others[m])
-    or (others[m], shared): one row shared by every edge, each partial in a register."""
+def _fold_products(ctx: grad.GradContext, accs, tiles, sources, targets, edges):
+    """partial[edges[s][t]] += n_i * Dz_j over the tiles for each source i = sources[s] and target
+    j = targets[t]: each row's chunk loaded once for all its edges, each partial in a register."""
     bld = ctx.builder
     part = ctx.part_vector
-    pointers = [ctx.part_ptr(ctx.dw_part, e) for e in edges]
+    cells = [(s, t) for s in range(len(sources)) for t in range(len(targets))]
+    accs = accs[:len(cells)]
+    pointers = [ctx.part_ptr(ctx.dw_part, edges[s][t]) for s, t in cells]
     with bld.if_else(ctx.first_group) as (first, later):
         with first:
             for acc in accs:
@@ -126,24 +137,24 @@ def _fold_products(ctx: grad.GradContext, accs, tiles, shared, others, edges, sh
                 bld.store(bld.load(ptr, align=32, typ=part), acc)
     fma = tile.vector_intrinsic(bld.module, "llvm.fma", part, 3)
 
-    def chunk(row, k):
-        return bld.load(ctx.section(row, I64(k * part.count)), align=32, typ=part)
+    def chunks(row):
+        return [bld.load(ctx.section(row, I64(k * part.count)), align=32, typ=part) for k in range(ctx.chunks)]
 
     with counted_loop(bld, I64(0), tiles, "dw_tile") as t:
         ctx.at_tile(t)
-        shared_row = ctx.row(shared, base=None if shared_is_source else ctx.ztile)
-        rows = [ctx.row(k, base=ctx.ztile if shared_is_source else None) for k in others]
-        # NOTE: the edges' folds (grad.fold) advance together, chunk by chunk,
-        # so each chunk of the shared row is loaded once for all of them.
-        values = [chunk(shared_row, k) for k in range(ctx.chunks)]
-        for acc, row in zip(accs, rows):
+        n = [chunks(ctx.row(i)) for i in sources]
+        dz = [chunks(ctx.row(j, base=ctx.ztile)) for j in targets]
+        # NOTE: every edge's fold (grad.fold) visits its chunks in order; the
+        # edges of the block advance side by side over the loaded chunks.
+        for acc, (s, t) in zip(accs, cells):
             bld.store(grad.fold(bld.load(acc, typ=part), ctx.chunks,
-                                lambda k, total, row=row: bld.call(fma, [values[k], chunk(row, k), total])), acc)
+                                lambda k, total, s=s, t=t: bld.call(fma, [n[s][k], dz[t][k], total])), acc)
+    edge_ids = [edges[s][t] for s, t in cells]
     with bld.if_else(ctx.last_group) as (last, earlier):
         with last:
             for k in range(0, len(accs), part.count):
                 ctx.store_lane_sums([bld.load(acc, typ=part) for acc in accs[k:k + part.count]],
-                                    ctx.dw, edges[k:k + part.count])
+                                    ctx.dw, edge_ids[k:k + part.count])
         with earlier:
             for acc, ptr in zip(accs, pointers):
                 bld.store(bld.load(acc, typ=part), ptr, align=32)

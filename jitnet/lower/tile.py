@@ -387,7 +387,7 @@ def _load_some_samples(ctx: TileContext, x, first, count, inputs, n_in):
 
 def square_side(ctx: TileContext) -> int:
     """The side of the blocks a full tile is transposed in: one 256-bit vector of the dtype."""
-    return abi.precision(ctx.dtype).partial_lanes
+    return 32 // abi.precision(ctx.dtype).itemsize
 
 
 def load_part(ctx: TileContext, base, offset, count: int, aligned: bool = False) -> ir.Value:
