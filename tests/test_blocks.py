@@ -91,10 +91,13 @@ def test_blocks_match_the_reference(net, seed):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
 
 
-@pytest.mark.parametrize("registers", [(32, 64), (16, 16)])
-def test_other_register_files_give_the_same_bits(monkeypatch, registers):
-    """The AVX-512 and SSE blockings (run here on whatever the host has) change no bit."""
-    net = nets.conv2d(6, 6, (2, 8), kernel=3, padding=1)
+@pytest.mark.parametrize("registers", [(32, 64), (16, 32), (16, 16)])
+@pytest.mark.parametrize("kind", ["conv", "dag"])
+def test_other_register_files_give_the_same_bits(monkeypatch, registers, kind):
+    """The AVX-512, AVX2 and SSE blockings (run here on whatever the host has) change no bit: dense
+    blocks of dw 8 x 2, 6 x 1 and 3 x 1, lone neurons' in-edges 8/4/1, 6/3/1 and 3/1 at a time."""
+    net = (nets.conv2d(6, 6, (2, 8), kernel=3, padding=1) if kind == "conv"
+           else nets.random_dag(12, 3, 40, fan_in=(1, 12), n_layers=3, seed=5))
     here = compile(net, strategy="csr", cache=False)
     monkeypatch.setattr(compiler, "vector_registers", lambda: registers)
     other = compile(net, strategy="csr", cache=False)
@@ -102,6 +105,15 @@ def test_other_register_files_give_the_same_bits(monkeypatch, registers):
         x, w, b, dy = random_values(net, batch, "float32", batch, here.n_outputs)
         assert here.forward(x, w, b).tobytes() == other.forward(x, w, b).tobytes()
         assert _same(here.backward(x, w, b, dy), other.backward(x, w, b, dy))
+
+
+def test_groups_are_sized_to_the_sections():
+    """Small nets get the most tiles; a tile out of L2 still gets 4 while they fit 32 MB; a huge one 1."""
+    from jitnet.lower import abi
+    assert abi.tiles_per_group(300, 0.0) == abi.MAX_GROUP
+    assert abi.tiles_per_group(25_000, 0.0) == 4        # 6.4 MB a tile: the 1e6-edge DAG
+    assert abi.tiles_per_group(250_000, 0.0) == 1       # 64 MB a tile
+    assert abi.tiles_per_group(8_506, 1.0) == 7         # 2.2 MB a tile, dense: the 16 MB budget
 
 
 def test_a_dense_mlp_is_all_blocks():

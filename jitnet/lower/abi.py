@@ -208,17 +208,26 @@ def scratch_size(layout: Layout, dtype, **counts: int) -> int:
 # on an Intel AVX-512 host (2 MB L2) after the partial sums grew to 64 bytes
 # (twice the traffic per group): the 1e5-edge DAG best at 4 tiles (2.6 MB,
 # 4.0x its forward, 4.5x at 2), the conv net at 8 (3.5x; 4.0x at 2, 3.6x at
-# 4), dense MLPs at 8-16; so 3 MB and 16 MB.
+# 4), dense MLPs at 8-16; so 3 MB and 16 MB. A net whose one tile's sections
+# are already far out of L2 (the 1e6-edge DAG: 6.4 MB) gathers from L3 at any
+# G, and there the partial sums' traffic decides: 6.0x its forward at 1 tile,
+# 4.9x at 2, 4.5x at 4, 5.9x at 8; so at least 4 tiles while they take at
+# most 32 MB.
 SPARSE_GROUP_BYTES = 3 << 20
 DENSE_GROUP_BYTES = 16 << 20
 MAX_GROUP = 8
+MIN_GROUP, MIN_GROUP_BYTES = 4, 32 << 20
 
 
 def tiles_per_group(n_neurons: int, dense_share: float) -> int:
     """Tiles per group of the backward pass for a net of `n_neurons` with `dense_share` of its edges
     in dense blocks (a tile row is 128 bytes in both dtypes)."""
     budget = SPARSE_GROUP_BYTES + dense_share * (DENSE_GROUP_BYTES - SPARSE_GROUP_BYTES)
-    return max(1, min(MAX_GROUP, int(budget) // (2 * n_neurons * 128)))
+    tile = 2 * n_neurons * 128
+    tiles = int(budget) // tile
+    if MIN_GROUP * tile <= MIN_GROUP_BYTES:
+        tiles = max(tiles, MIN_GROUP)
+    return max(1, min(MAX_GROUP, tiles))
 
 
 def seed_rows(outputs, n_neurons: int) -> np.ndarray:
