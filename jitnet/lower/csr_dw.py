@@ -112,17 +112,36 @@ def _emit_dw_block(ctx: grad.GradContext, arrays, accs, tiles, positions, most: 
     begins = [load_i64(bld, arrays.in_ptr, j, "e_begin") for j in neurons]
     count = bld.sub(load_i64(bld, arrays.in_ptr, bld.add(neurons[0], I64(1))), begins[0])
 
+    last = bld.sub(count, I64(1))
+
+    def source(k):
+        return bld.sext(load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64, name="i")
+
     def sources(first, size):
         ks = [bld.add(first, I64(s)) for s in range(size)]
-        rows = [bld.sext(load_i32(bld, arrays.in_src, bld.add(begins[0], k)), I64, name="i") for k in ks]
-        _fold_products(ctx, accs, tiles, rows, neurons, [[bld.add(b, k) for b in begins] for k in ks])
+        # NOTE: the next run's source rows are prefetched in every tile of the group: they lie
+        # one section apart, too far for the hardware's prefetchers (dense backward 2-4% faster,
+        # measured; the same for a lone neuron's sources made random DAGs slower, so not there).
+        ahead = [source(tile.min_i64(bld, bld.add(k, I64(size)), last, "next")) for k in ks]
+        _fold_products(ctx, accs, tiles, [source(k) for k in ks], neurons,
+                       [[bld.add(b, k) for b in begins] for k in ks], ahead)
 
     _runs(bld, I64(0), count, sorted({most, 1}, reverse=True), "dw_block", sources)
 
 
-def _fold_products(ctx: grad.GradContext, accs, tiles, sources, targets, edges):
+def _prefetch(bld: ir.IRBuilder, pointer):
+    """Ask for the cache line at `pointer` (a read, kept in every level)."""
+    i32 = ir.IntType(32)
+    name = "llvm.prefetch.p0"
+    fn = bld.module.globals.get(name) or ir.Function(
+        bld.module, ir.FunctionType(ir.VoidType(), [PTR, i32, i32, i32]), name=name)
+    bld.call(fn, [pointer, i32(0), i32(3), i32(1)])
+
+
+def _fold_products(ctx: grad.GradContext, accs, tiles, sources, targets, edges, ahead=()):
     """partial[edges[s][t]] += n_i * Dz_j over the tiles for each source i = sources[s] and target
-    j = targets[t]: each row's chunk loaded once for all its edges, each partial in a register."""
+    j = targets[t]: each row's chunk loaded once for all its edges, each partial in a register;
+    the n rows of the sources `ahead` are prefetched in each tile."""
     bld = ctx.builder
     part = ctx.part_vector
     cells = [(s, t) for s in range(len(sources)) for t in range(len(targets))]
@@ -142,6 +161,10 @@ def _fold_products(ctx: grad.GradContext, accs, tiles, sources, targets, edges):
 
     with counted_loop(bld, I64(0), tiles, "dw_tile") as t:
         ctx.at_tile(t)
+        for i in ahead:
+            row = ctx.row(i)
+            for line in range(0, ctx.lanes * ctx.align, 64):
+                _prefetch(bld, ctx.section(row, I64(line // ctx.align)))
         n = [chunks(ctx.row(i)) for i in sources]
         dz = [chunks(ctx.row(j, base=ctx.ztile)) for j in targets]
         # NOTE: every edge's fold (grad.fold) visits its chunks in order; the
