@@ -31,7 +31,8 @@ class Blocking(NamedTuple):
 
     `width` lanes of `neurons` neurons' chains are in flight at once (the
     tile row is swept in parts of `width` lanes); the dw kernel keeps the
-    partial sums of `dw_neurons` edges in registers. A shared segment's last
+    partial sums of `dw_neurons` x `dw_sources` edges of a block, or of
+    `dw_edges` in-edges of a lone neuron, in registers. A shared segment's last
     `padded` or more neurons (short of a whole block) still run as a block,
     its spare chains repeating the last neuron.
     """
@@ -40,6 +41,7 @@ class Blocking(NamedTuple):
     neurons: int
     dw_neurons: int
     dw_sources: int
+    dw_edges: int
     padded: int
 
 
@@ -57,17 +59,22 @@ def blocking(registers: tuple, lanes: int, itemsize: int) -> Blocking:
     A pair of neurons keeps 2 x `part_regs` chains in flight, so it runs at
     about `part_regs` / 4 of a block's rate: a block padded with repeats does
     more useful work per cycle than pairs once more than that share of it is real.
+    dw's partial sums are 64 bytes (`abi.PARTIAL_BYTES`) whatever the host,
+    so an AVX2 register holds half of one: its 12 free registers take 3 x 2
+    edges (measured as fast as the 8 x 1 of 32-byte partials there), AVX-512's
+    8 x 2 (20 loads per 32 FMAs).
     """
     count, size = registers
     row_bytes = lanes * itemsize
     part_regs = max(1, min(row_bytes, 2 * size) // size)
     neurons = max(2, min(8, (count - part_regs - 2) // part_regs))
     partial_regs = max(1, abi.PARTIAL_BYTES // size)
-    dw_neurons = max(2, min(8, (count - 4) // partial_regs))
-    dw_sources = max(1, min(2, (count - 4) // (partial_regs * dw_neurons)))
+    dw_edges = max(2, min(16, (count - 4) // partial_regs))
+    dw_sources = 2 if dw_edges >= 6 else 1
+    dw_neurons = min(8, dw_edges // dw_sources)
     padded = neurons * min(4, part_regs) // 4 + 1
     return Blocking(part_regs * size // itemsize if row_bytes > size else lanes, neurons, dw_neurons, dw_sources,
-                    padded)
+                    min(8, dw_edges), padded)
 
 
 def lower_csr(codes, dtype: str, registers: tuple, narrow: bool = False) -> str:
@@ -112,8 +119,7 @@ def _lower_csr_backward(codes: tuple, dtype: str, registers: tuple) -> str:
     shape = blocking(registers, p.lanes, p.itemsize)
     grad.backward_function(module, dtype, lambda ctx: _emit_body(ctx, codes, shape),
                            lambda ctx: _emit_reverse(ctx, codes, shape),
-                           lambda ctx, tiles: emit_weight_gradients(ctx, shape.dw_neurons, shape.dw_sources,
-                                                                       tiles))
+                           lambda ctx, tiles: emit_weight_gradients(ctx, shape, tiles))
     return str(module)
 
 

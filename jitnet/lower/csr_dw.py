@@ -47,20 +47,23 @@ def for_each_group(ctx: TileContext, size: int, start, stop, shared, emit, padde
     return tile.min_i64(bld, bld.add(start, bld.mul(groups, I64(size))), stop, "rest")
 
 
-def emit_weight_gradients(ctx: grad.GradContext, targets: int, sources: int, tiles):
+def emit_weight_gradients(ctx: grad.GradContext, shape, tiles):
     """dw partial[e] += n_i * Dz_j for every edge over the group's `tiles` tiles, target by target.
 
-    A segment whose neurons share one in-set runs as blocks of `targets`
-    neurons x `sources` sources, one partial sum each in a register: a row
-    chunk loaded feeds every edge of its row in the block (an outer product,
-    as a GEMM's register tile), which is what bounds this pass (loads per
-    FMA). A lone neuron shares its Dz row among up to `targets` in-edges.
+    A segment whose neurons share one in-set runs as blocks of
+    `shape.dw_neurons` neurons x `shape.dw_sources` sources (a `csr.Blocking`),
+    one partial sum each in a register: a row chunk loaded feeds every edge of
+    its row in the block (an outer product, as a GEMM's register tile), which
+    is what bounds this pass (loads per FMA). A lone neuron shares its Dz row
+    among up to `shape.dw_edges` in-edges.
     NOTE: each partial sum is loaded and stored once per group, and folds the
     tiles in order, P lanes at a time, as a tile-by-tile pass would: same bits.
     """
     bld = ctx.builder
     arrays = _InEdges(ctx)
-    accs = [entry_alloca(bld, ctx.part_vector, f"dw{k}") for k in range(targets * sources)]
+    targets, sources = shape.dw_neurons, shape.dw_sources
+    accs = [entry_alloca(bld, ctx.part_vector, f"dw{k}")
+            for k in range(max(targets * sources, shape.dw_edges))]
 
     segs = ctx.plan_slot(abi.PLAN_SEGS, PTR, "segs")
     n_segs = ctx.plan_slot(abi.PLAN_N_SEGS, I64, "n_segs")
@@ -69,7 +72,8 @@ def emit_weight_gradients(ctx: grad.GradContext, targets: int, sources: int, til
         rest = for_each_group(ctx, targets, start, stop, shared,
                                lambda positions, _: _emit_dw_block(ctx, arrays, accs, tiles, positions, sources))
         with counted_loop(bld, rest, stop, "dw_neuron") as p:
-            _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(load_i32(bld, arrays.order, p), I64), targets)
+            _emit_dw_neuron(ctx, arrays, accs, tiles, bld.sext(load_i32(bld, arrays.order, p), I64),
+                            shape.dw_edges)
 
 
 class _InEdges:
