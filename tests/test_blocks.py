@@ -176,8 +176,8 @@ def test_segments_keep_index_order_when_a_tile_pass_leaves_l2():
     from jitnet.native.plan import Plan, cache_size_bytes, l2_cache_bytes, pairs_by_degree
     net = nets.random_dag(16, 4, 300, fan_in=(2, 30), n_layers=3, seed=1)
     pass_bytes = 2 * 128 * net.n_neurons + 8 * net.n_edges
-    assert pairs_by_degree(net, pass_bytes) and not pairs_by_degree(net, pass_bytes - 1)
-    for l2_bytes, by_degree in ((pass_bytes, True), (0, False)):
+    assert pairs_by_degree(net, 2 * pass_bytes) and not pairs_by_degree(net, 2 * pass_bytes - 1)
+    for l2_bytes, by_degree in ((2 * pass_bytes, True), (0, False)):
         plan = Plan(net, net.outputs, l2_bytes)
         for start, stop, *_ in plan.segments:
             key = net.fan_in[plan.order[start:stop]] if by_degree else plan.order[start:stop]
