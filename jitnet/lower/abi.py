@@ -121,7 +121,7 @@ class Precision(NamedTuple):
     itemsize: int
     lanes: int          # samples per tile
     narrow_lanes: int   # samples per one-register tile
-    partial_lanes: int  # lanes of a dw/db partial sum: one 256-bit register
+    partial_lanes: int  # lanes of a dw/db partial sum: PARTIAL_BYTES, the same on every CPU
     suffix: str         # of overloaded intrinsics, e.g. llvm.fma.v32f32
 
     @property
@@ -130,15 +130,16 @@ class Precision(NamedTuple):
         return 8 // self.itemsize
 
 
+# Bytes of one dw/db partial sum, whatever the host: an exported object must
+# sum dw in compile()'s order on every CPU (one AVX-512 register, two AVX2 ones).
+PARTIAL_BYTES = 64
 # NOTE: 32 float32 or 16 float64 lanes: two 512-bit vectors (four 256-bit on
 # AVX2), enough independent FMA chains per neuron to hide most of its latency.
 PRECISIONS: Dict[str, Precision] = {
-    "float32": Precision("float32", "float", 4, 32, 8, 16, "f32"),
-    "float64": Precision("float64", "double", 8, 16, 4, 8, "f64"),
+    "float32": Precision("float32", "float", 4, 32, 8, PARTIAL_BYTES // 4, "f32"),
+    "float64": Precision("float64", "double", 8, 16, 4, PARTIAL_BYTES // 8, "f64"),
 }
 TILE_ALIGN = 64
-# Bytes of one dw/db partial sum (`Precision.partial_lanes` x itemsize).
-PARTIAL_BYTES = 64
 
 
 def precision(dtype) -> Precision:

@@ -4,10 +4,11 @@ After each group of tiles (`grad.backward_function`'s `emit_weights`) it
 walks the forward segments and folds `n_i * Dz_j` of every edge over the
 group's tiles into the edge's partial sum (`grad.fold`'s order), which is
 loaded and stored once per group instead of once per tile: that traffic
-(32 B per edge) bounded the backward pass of big nets. A segment whose
-neurons share one in-set shares each source row's load among up to
-`Blocking.dw_neurons` edges; a lone neuron shares its Dz row among
-`_DW_EDGES` of its in-edges. The segment walkers are shared with `csr.py`.
+(`abi.PARTIAL_BYTES` per edge) bounded the backward pass of big nets. A
+segment whose neurons share one in-set runs as register tiles of
+`Blocking.dw_neurons` targets x `Blocking.dw_sources` sources; a lone neuron
+shares its Dz row among `Blocking.dw_edges` of its in-edges. The segment
+walkers are shared with `csr.py`.
 """
 
 from llvmlite import ir
